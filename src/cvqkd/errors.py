@@ -37,7 +37,7 @@ class DataFormatError(CvqkdError, ValueError):
 
 
 class SecurityAbort(CvqkdError):
-    """A block must not produce key: a parameter-estimation gate failed or the key length is <= 0."""
+    """A block must not produce key: an estimation gate failed or the key length is <= 0."""
 
     exit_code = 3
 
@@ -67,6 +67,4 @@ class MissingExtraError(CvqkdError, ImportError):
     @classmethod
     def for_extra(cls, extra: str, package: str) -> MissingExtraError:
         """Build the error with the install hint for ``extra`` (e.g. ``gpu``)."""
-        return cls(
-            f"this needs the optional package {package!r}: pip install 'cvqkd[{extra}]'"
-        )
+        return cls(f"this needs the optional package {package!r}: pip install 'cvqkd[{extra}]'")

@@ -15,7 +15,7 @@ COMMAND_MODULES: tuple[str, ...] = ()
 
 app = typer.Typer(
     name="cvqkd",
-    help="CV-QKD over fibre shared with classical WDM traffic: plan the link, make keys, deliver them.",
+    help="CV-QKD over fibre shared with classical WDM traffic: plan, make keys, deliver them.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,

@@ -1,0 +1,516 @@
+"""Privacy amplification: Toeplitz hashing by FFT, and the key length from the security accounting.
+
+Toeplitz hashing
+----------------
+A Toeplitz matrix ``T`` (``ℓ × n`` over GF(2)) is fixed by a seed ``s`` of ``n + ℓ − 1`` bits,
+``T[i, j] = s[i − j + n − 1]``. The family is 2-universal (Krawczyk 1994; Carter–Wegman), so the
+leftover hash lemma applies (Tomamichel et al., IEEE TIT 57, 5524 (2011)). Its product with the key
+``x`` is a window of the linear convolution of two 0/1 vectors::
+
+    y[i] = Σ_j s[i − j + n − 1] x[j]  (mod 2)  =  (s * x)[n − 1 + i]  (mod 2),   0 ≤ i < ℓ
+
+computed here with a real FFT of length ``L ≥ n + ℓ − 1`` (cyclic wrap-around cannot reach the
+window), rounded to the nearest integer, then reduced mod 2.
+
+Exactness bound (the size limit we rely on)
+    The exact convolution values are integers in ``[0, min(n, ℓ)]``; rounding is exact when the
+    floating-point error is below 1/2. Percival (Math. Comp. 72, 387 (2003), Thm. 5.1) bounds the
+    error of a radix-2 float FFT convolution of length ``L = 2^m``::
+
+        ‖z' − z‖_∞ ≤ ‖x‖₂ ‖s‖₂ [(1 + ε)^{3m} (1 + ε√5)^{3m+1} (1 + β)^{3m} − 1]
+
+    with unit round-off ε = 2⁻⁵³ and twiddle-factor error β. For 0/1 vectors
+    ``‖x‖₂‖s‖₂ ≤ √(n (n + ℓ − 1))``. :func:`float64_error_bound` evaluates it with one extra
+    stage (``m = ⌈log2 L⌉ + 1``, for the real-FFT packing and mixed radices) and ``β = 2ε``. At
+    ``L = 2^27`` the bound is ≈ 9e-6, five orders of magnitude below 1/2 (measured errors are
+    ≈ 1e-9). We rely on it only up to ``FLOAT64_MAX_FFT_LEN = 2^27`` (the largest length verified
+    against the exact tiled path in tests/benchmarks); above that, the product is split into tiles
+    (input pieces × output pieces, each a Toeplitz product with its own seed window and an FFT of
+    length ≤ 2^27), each rounded exactly and XOR-ed together. Every transform is additionally
+    checked *a posteriori*: if any value lies farther than 1/4 from an integer the hash raises
+    instead of releasing a wrong key. Blocks up to 2^27 input bits are supported.
+
+Key length
+----------
+:func:`key_length` turns Bob's raw bits into the output length ℓ with every term and every ε named:
+leaked syndrome bits, verification-hash bits, the disclosed (parameter-estimation) symbols (which
+carry no key bits: ``n = N − m``), Eve's Holevo information at worst-case parameters, and the
+finite-size terms of Leverrier, Grosshans, Grangier, PRA 81, 062343 (2010) or the composable terms
+of Mountogiannakis et al., PRR 4, 013099 (2022).
+
+Example:
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(1)
+    >>> key = np.packbits(rng.integers(0, 2, 1000, dtype=np.uint8))
+    >>> seed = random_seed(n_bits=1000, out_bits=100, rng=rng)
+    >>> out = toeplitz_hash(key, seed=seed, n_bits=1000, out_bits=100)
+    >>> bool((out == toeplitz_hash_reference(key, seed=seed, n_bits=1000, out_bits=100)).all())
+    True
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from cvqkd.errors import ConfigError, MissingExtraError, SecurityAbort
+
+#: Unit round-off of IEEE-754 binary64.
+FLOAT64_UNIT_ROUNDOFF = 2.0**-53
+#: Largest FFT length for which a single float64 transform is used (see the module docstring).
+FLOAT64_MAX_FFT_LEN = 2**27
+#: Largest key block (input bits) supported.
+MAX_INPUT_BITS = 2**27
+#: A computed convolution value farther than this from an integer aborts the hash.
+ROUNDING_GUARD = 0.25
+
+Backend = Literal["auto", "numpy", "fftw", "cupy"]
+SecurityLevel = Literal["asymptotic", "finite-size", "composable"]
+
+
+# --------------------------------------------------------------------------------------------
+# Toeplitz hashing
+# --------------------------------------------------------------------------------------------
+
+
+def seed_bits_needed(*, n_bits: int, out_bits: int) -> int:
+    """Seed length of an ``out_bits × n_bits`` Toeplitz matrix: ``n + ℓ − 1`` bits.
+
+    >>> seed_bits_needed(n_bits=1000, out_bits=100)
+    1099
+    """
+    return n_bits + out_bits - 1
+
+
+def random_seed(*, n_bits: int, out_bits: int, rng: np.random.Generator) -> NDArray[np.uint8]:
+    """Draw a uniform Toeplitz seed of ``n + ℓ − 1`` bits, packed (np.packbits order)."""
+    nseed = seed_bits_needed(n_bits=n_bits, out_bits=out_bits)
+    raw = rng.integers(0, 256, (nseed + 7) // 8, dtype=np.uint8)
+    return _clear_tail(raw, nseed)
+
+
+def _clear_tail(packed: NDArray[np.uint8], nbits: int) -> NDArray[np.uint8]:
+    """Zero the padding bits after ``nbits`` in a packed array (canonical form)."""
+    rem = nbits % 8
+    if rem and packed.size:
+        packed = packed.copy()
+        packed[-1] &= np.uint8((0xFF << (8 - rem)) & 0xFF)
+    return packed
+
+
+def float64_error_bound(
+    *, n_bits: int, seed_bits: int, fft_len: int, twiddle_error: float = 2 * FLOAT64_UNIT_ROUNDOFF
+) -> float:
+    """Percival's (2003) worst-case error of a float64 FFT convolution of two 0/1 vectors.
+
+    ``n_bits`` and ``seed_bits`` bound the 1-norms (so ``‖x‖₂ ≤ √n_bits``); ``fft_len`` is the
+    transform length. One extra radix-2 stage is counted for the real-FFT packing.
+
+    >>> float64_error_bound(n_bits=2**26, seed_bits=2**27, fft_len=2**27) < 1e-4
+    True
+    """
+    eps = FLOAT64_UNIT_ROUNDOFF
+    m = math.ceil(math.log2(max(fft_len, 2))) + 1
+    growth = math.expm1(
+        3 * m * math.log1p(eps)
+        + (3 * m + 1) * math.log1p(eps * math.sqrt(5))
+        + 3 * m * math.log1p(twiddle_error)
+    )
+    return math.sqrt(float(n_bits) * float(seed_bits)) * growth
+
+
+def _fft_len(size: int) -> int:
+    """Smallest power of two ≥ size (the bound above is for power-of-two lengths)."""
+    return 1 << max(0, (size - 1).bit_length())
+
+
+class _FftBackend:
+    """rfft/irfft on one array module (numpy via scipy.fft, pyFFTW, or CuPy)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        if name == "cupy":
+            try:
+                import cupy
+            except ImportError as exc:  # pragma: no cover - depends on the machine
+                raise MissingExtraError.for_extra("gpu", "cupy") from exc
+            self.xp: Any = cupy
+        else:
+            self.xp = np
+        if name == "fftw":
+            try:
+                import pyfftw
+                import pyfftw.interfaces.scipy_fft as fftw_fft
+            except ImportError as exc:
+                raise MissingExtraError(
+                    "backend 'fftw' needs the optional package 'pyfftw': pip install pyfftw"
+                ) from exc
+            pyfftw.interfaces.cache.enable()
+            self._fftw = fftw_fft
+
+    def rfft(self, a: Any, n: int) -> Any:
+        if self.name == "cupy":
+            return self.xp.fft.rfft(a, n=n)
+        if self.name == "fftw":
+            return self._fftw.rfft(a, n=n, workers=2, planner_effort="FFTW_ESTIMATE")
+        import scipy.fft
+
+        return scipy.fft.rfft(a, n=n, workers=2)
+
+    def irfft(self, a: Any, n: int) -> Any:
+        if self.name == "cupy":
+            return self.xp.fft.irfft(a, n=n)
+        if self.name == "fftw":
+            return self._fftw.irfft(a, n=n, workers=2, planner_effort="FFTW_ESTIMATE")
+        import scipy.fft
+
+        return scipy.fft.irfft(a, n=n, workers=2)
+
+
+def _pick_backend(backend: Backend) -> _FftBackend:
+    if backend != "auto":
+        return _FftBackend(backend)
+    try:
+        import pyfftw  # noqa: F401
+
+        return _FftBackend("fftw")
+    except ImportError:
+        return _FftBackend("numpy")
+
+
+def _hash_window(be: _FftBackend, x: Any, s: Any, n: int, ell: int) -> Any:
+    """One float64 FFT product: bits ``(s * x)[n−1 : n−1+ℓ] mod 2`` as uint8 (0/1), exactness
+    checked a posteriori."""
+    xp = be.xp
+    length = _fft_len(n + ell - 1)
+    spec = be.rfft(x, length)
+    spec *= be.rfft(s, length)
+    conv = be.irfft(spec, length)[n - 1 : n - 1 + ell]
+    rounded = xp.rint(conv)
+    worst = float(xp.abs(conv - rounded).max()) if ell else 0.0
+    if worst > ROUNDING_GUARD:
+        raise ArithmeticError(
+            f"float64 FFT convolution not exact (max distance to integer {worst:.3g})"
+        )
+    return (rounded.astype(xp.int64) & 1).astype(xp.uint8)
+
+
+def _unpack(xp: Any, packed: NDArray[np.uint8], nbits: int) -> Any:
+    bits = np.unpackbits(np.asarray(packed, dtype=np.uint8), count=nbits)
+    return xp.asarray(bits).astype(xp.float64)
+
+
+def toeplitz_hash(
+    key: NDArray[np.uint8],
+    *,
+    seed: NDArray[np.uint8],
+    n_bits: int,
+    out_bits: int,
+    backend: Backend = "auto",
+    max_fft_len: int = FLOAT64_MAX_FFT_LEN,
+) -> NDArray[np.uint8]:
+    """Hash ``n_bits`` key bits to ``out_bits`` bits with the Toeplitz matrix of ``seed``.
+
+    Args:
+        key: packed key bits (``np.packbits`` order), at least ``n_bits`` bits.
+        seed: packed seed, at least ``n_bits + out_bits − 1`` bits (see :func:`random_seed`).
+        n_bits: input length n (1 ≤ n ≤ 2^27).
+        out_bits: output length ℓ (0 ≤ ℓ ≤ n).
+        backend: ``numpy`` (scipy.fft, 2 workers), ``fftw`` (pyFFTW if installed), ``cupy``
+            (GPU, the ``[gpu]`` extra) or ``auto`` (fftw if installed, else numpy).
+        max_fft_len: largest single FFT; longer products are tiled (exact; see module doc).
+
+    Returns:
+        The ``out_bits`` output bits, packed (``np.packbits``; padding bits zero).
+    """
+    if not 1 <= n_bits <= MAX_INPUT_BITS:
+        raise ConfigError(f"n_bits must be in [1, 2^27], got {n_bits}")
+    if not 0 <= out_bits <= n_bits:
+        raise ConfigError(f"out_bits must be in [0, n_bits={n_bits}], got {out_bits}")
+    nseed = seed_bits_needed(n_bits=n_bits, out_bits=out_bits)
+    if np.asarray(key).size * 8 < n_bits:
+        raise ConfigError(f"key holds {np.asarray(key).size * 8} bits, fewer than n_bits={n_bits}")
+    if np.asarray(seed).size * 8 < nseed:
+        raise ConfigError(f"seed holds {np.asarray(seed).size * 8} bits, needs {nseed}")
+    if max_fft_len < 4 or max_fft_len & (max_fft_len - 1):
+        raise ConfigError(f"max_fft_len must be a power of two ≥ 4, got {max_fft_len}")
+    if out_bits == 0:
+        return np.zeros(0, dtype=np.uint8)
+    be = _pick_backend(backend)
+    xp = be.xp
+    x = _unpack(xp, key, n_bits)
+    s = _unpack(xp, seed, nseed)
+    if _fft_len(nseed) <= max_fft_len:
+        out = _hash_window(be, x, s, n_bits, out_bits)
+    else:
+        out = _tiled(be, x, s, n_bits, out_bits, max_fft_len)
+    bits = out.get() if be.name == "cupy" else out
+    return np.packbits(np.asarray(bits, dtype=np.uint8))
+
+
+def _tiled(be: _FftBackend, x: Any, s: Any, n: int, ell: int, max_fft_len: int) -> Any:
+    """Exact Toeplitz product as a sum of tiles, each one FFT of length ≤ ``max_fft_len``.
+
+    For output rows [i0, i1) and input columns [j0, j1) the tile is the Toeplitz product of
+    ``x[j0:j1]`` with the seed window ``s[i0 − j1 + n : i1 − j0 + n − 1]`` (its own n' + ℓ' − 1
+    bits), so each tile is rounded exactly and the tiles XOR together.
+    """
+    xp = be.xp
+    a = min(ell, max_fft_len // 2)  # output rows per tile
+    b = max_fft_len - a + 1  # input columns per tile: a + b − 1 = max_fft_len
+    out = xp.zeros(ell, dtype=xp.uint8)
+    for i0 in range(0, ell, a):
+        i1 = min(ell, i0 + a)
+        for j0 in range(0, n, b):
+            j1 = min(n, j0 + b)
+            window = s[i0 - j1 + n : i1 - j0 + n - 1]
+            out[i0:i1] ^= _hash_window(be, x[j0:j1], window, j1 - j0, i1 - i0)
+    return out
+
+
+def toeplitz_hash_reference(
+    key: NDArray[np.uint8], *, seed: NDArray[np.uint8], n_bits: int, out_bits: int
+) -> NDArray[np.uint8]:
+    """Slow, obviously-correct reference: the dense Toeplitz matrix times the key, mod 2.
+
+    Builds ``T[i, j] = s[i − j + n − 1]`` explicitly (memory ``ℓ × n``); for tests only.
+    """
+    nseed = seed_bits_needed(n_bits=n_bits, out_bits=out_bits)
+    x = np.unpackbits(np.asarray(key, dtype=np.uint8), count=n_bits).astype(np.int64)
+    s = np.unpackbits(np.asarray(seed, dtype=np.uint8), count=nseed).astype(np.int64)
+    i = np.arange(out_bits)[:, None]
+    j = np.arange(n_bits)[None, :]
+    matrix = s[i - j + n_bits - 1]
+    return np.packbits(((matrix @ x) % 2).astype(np.uint8))
+
+
+# --------------------------------------------------------------------------------------------
+# Security accounting
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SecurityParameters:
+    """The failure probabilities of one block (each ε named; defaults 1e-10).
+
+    eps_pe: parameter estimation (confidence of T_min, ξ_max); eps_smooth: smoothing ε̄ of the
+    AEP / ε_s; eps_pa: privacy amplification (leftover hash); eps_cor: correctness, set by the
+    verification hash (2^−hash_bits per block); eps_mac: authentication of the classical channel
+    (sum over messages of the Wegman–Carter forgery bound). ``eps_ent`` (composable only) is the
+    entropy-estimation error.
+    """
+
+    eps_pe: float = 1e-10
+    eps_smooth: float = 1e-10
+    eps_pa: float = 1e-10
+    eps_cor: float = 2.0**-64
+    eps_mac: float = 0.0
+    eps_ent: float = 1e-10
+
+    def __post_init__(self) -> None:
+        for name in ("eps_pe", "eps_smooth", "eps_pa", "eps_cor", "eps_mac", "eps_ent"):
+            v = getattr(self, name)
+            if not 0.0 <= v < 1.0:
+                raise ConfigError(f"{name} must be in [0, 1), got {v}")
+        for name in ("eps_pe", "eps_smooth", "eps_pa"):
+            if getattr(self, name) <= 0.0:
+                raise ConfigError(f"{name} must be > 0")
+
+
+@dataclass(frozen=True)
+class KeyLength:
+    """Output of :func:`key_length`: ℓ and every term that went into it (bits).
+
+    ``terms`` lists the signed contributions in order; ``length_bits = floor(Σ terms)`` clipped
+    at nothing (it may be ≤ 0: the caller aborts). ``epsilon_total`` is the security parameter of
+    the block at this level; ``finite_size_secure`` is True only for the finite-size and composable
+    levels.
+    """
+
+    level: str
+    length_bits: int
+    n_symbols_total: int
+    n_symbols_disclosed: int
+    n_key_symbols: int
+    raw_bits: int
+    terms: dict[str, float]
+    epsilon_total: float
+    finite_size_secure: bool
+    reference: str
+    epsilons: dict[str, float] = field(default_factory=dict)
+
+    def require_positive(self) -> int:
+        """Return ℓ, or raise :class:`SecurityAbort` saying why no key can be released."""
+        if self.length_bits <= 0:
+            worst = min(self.terms.items(), key=lambda kv: kv[1])
+            raise SecurityAbort(
+                f"key length {self.length_bits} ≤ 0 at the {self.level} level: the largest "
+                f"deduction is {worst[0]} = {worst[1]:.4g} bits"
+            )
+        return self.length_bits
+
+
+def key_length(
+    *,
+    n_symbols_total: int,
+    n_symbols_disclosed: int,
+    raw_bits_per_symbol: float,
+    holevo_bits_per_symbol: float,
+    syndrome_bits: int,
+    verification_hash_bits: int,
+    level: SecurityLevel = "finite-size",
+    security: SecurityParameters | None = None,
+    frame_success_probability: float = 1.0,
+    discretisation_bits: int = 1,
+) -> KeyLength:
+    """Privacy-amplification output length ℓ for one block, every term named (bits).
+
+    With ``n = N − m`` key symbols (the ``m`` disclosed symbols carry no key), ``H = n·h_raw``
+    raw bits (h_raw = 1 for the binary key of multidimensional reconciliation), Eve's Holevo
+    information ``χ_BE`` at worst-case parameters, and the leak ``leak = syndrome + hash``:
+
+    - ``asymptotic``: ℓ = H − nχ − leak (not finite-size secure; ε undefined).
+    - ``finite-size`` (collective attacks; Leverrier, Grosshans, Grangier, PRA 81, 062343 (2010),
+      Eq. (8), with ``dim H_X = 2``): ℓ = H − nχ − leak − 7√(n log2(2/ε̄)) − 2 log2(1/ε_PA);
+      ε = ε_PE + ε̄ + ε_PA + ε_cor + ε_MAC.
+    - ``composable`` (Mountogiannakis et al., PRR 4, 013099 (2022), Eq. (31) per block):
+      ℓ = H − nχ − leak − √n Δ_AEP + Θ, Δ_AEP = 4 log2(2^{d/2} + 2) √(log2(18/(p_EC² ε_s⁴))),
+      Θ = log2[p_EC(1 − ε_s²/3)] + 2 log2(√2 ε_h) with ε_h = ε_PA;
+      ε = ε_cor + ε_s + ε_h + p_EC(2ε_PE + ε_ent) + ε_MAC.
+
+    The caller must pass ``holevo_bits_per_symbol`` evaluated at the worst-case (T_min, ξ_max)
+    of the confidence intervals for the finite-size levels.
+
+    >>> k = key_length(n_symbols_total=2_000_000, n_symbols_disclosed=1_000_000,
+    ...                raw_bits_per_symbol=1.0, holevo_bits_per_symbol=0.5,
+    ...                syndrome_bits=400_000, verification_hash_bits=64, level="asymptotic")
+    >>> k.length_bits
+    99936
+    """
+    sec = security or SecurityParameters()
+    if n_symbols_disclosed < 0 or n_symbols_disclosed >= n_symbols_total:
+        raise ConfigError(
+            f"disclosed symbols ({n_symbols_disclosed}) must be in [0, N={n_symbols_total})"
+        )
+    if syndrome_bits < 0 or verification_hash_bits < 0:
+        raise ConfigError("leaked bit counts must be ≥ 0")
+    if not 0.0 < frame_success_probability <= 1.0:
+        raise ConfigError("frame_success_probability must be in (0, 1]")
+    n = n_symbols_total - n_symbols_disclosed
+    raw_bits = round(n * raw_bits_per_symbol)
+    terms: dict[str, float] = {
+        "raw_bits": float(raw_bits),
+        "holevo_eve": -n * float(holevo_bits_per_symbol),
+        "syndrome_leak": -float(syndrome_bits),
+        "verification_hash_leak": -float(verification_hash_bits),
+    }
+    eps: dict[str, float] = {}
+    if level == "asymptotic":
+        total = float("nan")
+        ref = "asymptotic GG02 (Lodewyck et al., PRA 76, 042305 (2007)); not finite-size secure"
+        secure = False
+    elif level == "finite-size":
+        terms["aep_smoothing"] = -7.0 * math.sqrt(n * math.log2(2.0 / sec.eps_smooth))
+        terms["privacy_amplification"] = -2.0 * math.log2(1.0 / sec.eps_pa)
+        eps = {
+            "eps_pe": sec.eps_pe,
+            "eps_smooth": sec.eps_smooth,
+            "eps_pa": sec.eps_pa,
+            "eps_cor": sec.eps_cor,
+            "eps_mac": sec.eps_mac,
+        }
+        total = sum(eps.values())
+        ref = (
+            "finite-size, collective attacks: Leverrier, Grosshans, Grangier, PRA 81, 062343 (2010)"
+        )
+        secure = True
+    elif level == "composable":
+        p = frame_success_probability
+        d = discretisation_bits
+        es = sec.eps_smooth
+        delta_aep = (
+            4.0 * math.log2(2.0 ** (d / 2.0) + 2.0) * math.sqrt(math.log2(18.0 / (p**2 * es**4)))
+        )
+        theta = math.log2(p * (1.0 - es**2 / 3.0)) + 2.0 * math.log2(math.sqrt(2.0) * sec.eps_pa)
+        terms["aep"] = -math.sqrt(n) * delta_aep
+        terms["theta"] = theta
+        eps = {
+            "eps_cor": sec.eps_cor,
+            "eps_s": es,
+            "eps_h": sec.eps_pa,
+            "p_ec_times_2eps_pe_plus_eps_ent": p * (2 * sec.eps_pe + sec.eps_ent),
+            "eps_mac": sec.eps_mac,
+        }
+        total = sum(eps.values())
+        ref = (
+            "composable, Gaussian modulation, collective attacks: Mountogiannakis et al., "
+            "PRR 4, 013099 (2022)"
+        )
+        secure = True
+    else:
+        raise ConfigError(f"unknown security level {level!r}")
+    length = math.floor(sum(terms.values()))
+    return KeyLength(
+        level=level,
+        length_bits=int(length),
+        n_symbols_total=n_symbols_total,
+        n_symbols_disclosed=n_symbols_disclosed,
+        n_key_symbols=n,
+        raw_bits=raw_bits,
+        terms=terms,
+        epsilon_total=total,
+        finite_size_secure=secure,
+        reference=ref,
+        epsilons=eps,
+    )
+
+
+def min_symbols_for_key(
+    *,
+    disclosed_fraction: float,
+    raw_bits_per_symbol: float,
+    holevo_bits_per_symbol: float,
+    leak_bits_per_key_symbol: float,
+    verification_hash_bits: int,
+    level: SecurityLevel = "finite-size",
+    security: SecurityParameters | None = None,
+    frame_success_probability: float = 1.0,
+    max_symbols: int = 2**62,
+) -> int | None:
+    """Smallest total block size N (symbols) with ℓ > 0 at ``level``; None if none ≤ max_symbols.
+
+    Assumes the per-symbol quantities stay as given (in particular χ_BE; with a larger block the
+    confidence intervals shrink, so this is conservative). The leak scales with the key symbols.
+    """
+
+    def ell(total: int) -> int:
+        m = round(total * disclosed_fraction)
+        n = total - m
+        return key_length(
+            n_symbols_total=total,
+            n_symbols_disclosed=m,
+            raw_bits_per_symbol=raw_bits_per_symbol,
+            holevo_bits_per_symbol=holevo_bits_per_symbol,
+            syndrome_bits=math.ceil(n * leak_bits_per_key_symbol),
+            verification_hash_bits=verification_hash_bits,
+            level=level,
+            security=security,
+            frame_success_probability=frame_success_probability,
+        ).length_bits
+
+    lo, hi = 1, 2
+    while ell(hi) <= 0:
+        lo, hi = hi, hi * 2
+        if hi > max_symbols:
+            return None
+    while hi - lo > max(1, lo // 1000):  # 0.1 % resolution is plenty for a report
+        mid = (lo + hi) // 2
+        if ell(mid) > 0:
+            hi = mid
+        else:
+            lo = mid
+    return hi

@@ -1,0 +1,220 @@
+"""Toeplitz hashing (exactness, linearity, tiling) and the key-length accounting."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cvqkd.errors import ConfigError, SecurityAbort
+from cvqkd.privacy import (
+    FLOAT64_MAX_FFT_LEN,
+    ROUNDING_GUARD,
+    SecurityParameters,
+    float64_error_bound,
+    key_length,
+    min_symbols_for_key,
+    random_seed,
+    seed_bits_needed,
+    toeplitz_hash,
+    toeplitz_hash_reference,
+)
+
+
+def _bits(rng: np.random.Generator, n: int) -> np.ndarray:
+    return np.packbits(rng.integers(0, 2, n, dtype=np.uint8))
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(1, 300), frac=st.floats(0.0, 1.0), seed=st.integers(0, 2**32 - 1))
+def test_equals_dense_matrix_product(n: int, frac: float, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    ell = int(frac * n)
+    key = _bits(rng, n)
+    s = random_seed(n_bits=n, out_bits=ell, rng=rng)
+    got = toeplitz_hash(key, seed=s, n_bits=n, out_bits=ell, backend="numpy")
+    want = toeplitz_hash_reference(key, seed=s, n_bits=n, out_bits=ell)
+    assert np.array_equal(got, want)
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(2, 2000), seed=st.integers(0, 2**32 - 1))
+def test_hash_is_linear_over_gf2(n: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    ell = max(1, n // 3)
+    s = random_seed(n_bits=n, out_bits=ell, rng=rng)
+    x, y = _bits(rng, n), _bits(rng, n)
+
+    def h(k: np.ndarray) -> np.ndarray:
+        return toeplitz_hash(k, seed=s, n_bits=n, out_bits=ell, backend="numpy")
+
+    assert np.array_equal(h(x ^ y), h(x) ^ h(y))
+
+
+def test_dense_reference_by_hand() -> None:
+    # T = [[s2 s1 s0], [s3 s2 s1]] for n = 3, ℓ = 2, seed s0..s3 = 1,0,1,1; x = 1,1,0.
+    seed = np.packbits(np.array([1, 0, 1, 1], dtype=np.uint8))
+    key = np.packbits(np.array([1, 1, 0], dtype=np.uint8))
+    # row 0: s2*1 + s1*1 + s0*0 = 1 + 0 = 1; row 1: s3 + s2 = 2 → 0
+    out = toeplitz_hash(key, seed=seed, n_bits=3, out_bits=2, backend="numpy")
+    assert np.unpackbits(out, count=2).tolist() == [1, 0]
+    assert np.array_equal(out, toeplitz_hash_reference(key, seed=seed, n_bits=3, out_bits=2))
+
+
+@pytest.mark.parametrize(("n", "ell", "max_len"), [(257, 200, 64), (1000, 999, 256), (777, 5, 16)])
+def test_tiled_path_equals_dense(n: int, ell: int, max_len: int) -> None:
+    rng = np.random.default_rng(n)
+    key, s = _bits(rng, n), random_seed(n_bits=n, out_bits=ell, rng=rng)
+    tiled = toeplitz_hash(key, seed=s, n_bits=n, out_bits=ell, max_fft_len=max_len)
+    assert np.array_equal(tiled, toeplitz_hash_reference(key, seed=s, n_bits=n, out_bits=ell))
+
+
+def test_exact_across_single_and_tiled_paths_large() -> None:
+    # 2^21 input bits: one float64 transform of 2^22 vs tiles of 2^18; both must agree bit for bit.
+    n, ell = 2**21, 2**20
+    rng = np.random.default_rng(7)
+    key, s = _bits(rng, n), random_seed(n_bits=n, out_bits=ell, rng=rng)
+    single = toeplitz_hash(key, seed=s, n_bits=n, out_bits=ell, backend="numpy")
+    tiled = toeplitz_hash(key, seed=s, n_bits=n, out_bits=ell, backend="numpy", max_fft_len=2**18)
+    assert np.array_equal(single, tiled)
+
+
+def test_error_bound_covers_the_limit_we_rely_on() -> None:
+    # At the largest single transform (2^27) with the densest inputs the proven bound must stay
+    # far below the rounding guard (1/4) and 1/2; it grows with the length.
+    n = FLOAT64_MAX_FFT_LEN // 2
+    bound = float64_error_bound(
+        n_bits=n, seed_bits=FLOAT64_MAX_FFT_LEN, fft_len=FLOAT64_MAX_FFT_LEN
+    )
+    assert bound < 1e-4 < ROUNDING_GUARD
+    smaller = float64_error_bound(n_bits=n // 2, seed_bits=n, fft_len=n)
+    assert smaller < bound
+
+
+def test_measured_error_is_within_the_bound() -> None:
+    import scipy.fft
+
+    n = ell = 2**18
+    length = 2**20
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 2, n).astype(float)
+    s = rng.integers(0, 2, n + ell - 1).astype(float)
+    conv = scipy.fft.irfft(scipy.fft.rfft(x, length) * scipy.fft.rfft(s, length), length)
+    exact = np.convolve(x.astype(np.int64)[:4096], s.astype(np.int64)[:4096])[:4096]
+    # the first 4096 values only depend on the first 4096 entries of both inputs
+    assert np.array_equal(np.rint(conv[:4096]).astype(np.int64), exact)
+    err = np.abs(conv - np.rint(conv)).max()
+    assert err <= float64_error_bound(n_bits=n, seed_bits=n + ell - 1, fft_len=length)
+
+
+def test_output_padding_is_zero_and_length_is_exact() -> None:
+    rng = np.random.default_rng(0)
+    out = toeplitz_hash(
+        _bits(rng, 100), seed=random_seed(n_bits=100, out_bits=13, rng=rng), n_bits=100, out_bits=13
+    )
+    assert out.size == 2
+    assert out[-1] & 0b0000_0111 == 0
+    assert seed_bits_needed(n_bits=100, out_bits=13) == 112
+
+
+def test_bad_arguments_raise_config_error() -> None:
+    rng = np.random.default_rng(0)
+    key = _bits(rng, 64)
+    with pytest.raises(ConfigError, match="out_bits"):
+        toeplitz_hash(
+            key, seed=random_seed(n_bits=64, out_bits=64, rng=rng), n_bits=64, out_bits=65
+        )
+    with pytest.raises(ConfigError, match="seed holds"):
+        toeplitz_hash(key, seed=np.zeros(2, np.uint8), n_bits=64, out_bits=10)
+
+
+# ------------------------------------------------------------------ key length accounting
+
+
+def _kl(**kw):  # type: ignore[no-untyped-def]
+    args = dict(
+        n_symbols_total=10_000_000,
+        n_symbols_disclosed=2_000_000,
+        raw_bits_per_symbol=1.0,
+        holevo_bits_per_symbol=0.02,
+        syndrome_bits=7_900_000,
+        verification_hash_bits=64,
+    )
+    args.update(kw)
+    return key_length(**args)
+
+
+def test_asymptotic_length_is_raw_minus_eve_minus_leak() -> None:
+    k = _kl(level="asymptotic")
+    assert k.n_key_symbols == 8_000_000
+    assert k.length_bits == math.floor(8_000_000 - 8_000_000 * 0.02 - 7_900_000 - 64)
+    assert not k.finite_size_secure
+
+
+def test_every_leaked_bit_costs_exactly_one_output_bit() -> None:
+    base = _kl(level="finite-size").length_bits
+    assert _kl(level="finite-size", syndrome_bits=7_900_001).length_bits == base - 1
+    assert _kl(level="finite-size", verification_hash_bits=96).length_bits == base - 32
+
+
+def test_finite_size_terms_follow_leverrier_2010() -> None:
+    sec = SecurityParameters(eps_smooth=1e-10, eps_pa=1e-10, eps_pe=1e-10)
+    k = _kl(level="finite-size", security=sec)
+    n = 8_000_000
+    want = n - 0.02 * n - 7_900_000 - 64 - 7 * math.sqrt(n * math.log2(2e10)) - 2 * math.log2(1e10)
+    assert k.length_bits == math.floor(want)
+    assert k.finite_size_secure
+    assert k.epsilon_total == pytest.approx(3e-10 + 2.0**-64)
+
+
+def test_composable_terms_follow_mountogiannakis_2022() -> None:
+    k = _kl(level="composable", frame_success_probability=0.9)
+    n, es, eh, p = 8_000_000, 1e-10, 1e-10, 0.9
+    d_aep = 4 * math.log2(2**0.5 + 2) * math.sqrt(math.log2(18 / (p**2 * es**4)))
+    theta = math.log2(p * (1 - es**2 / 3)) + 2 * math.log2(math.sqrt(2) * eh)
+    want = n - 0.02 * n - 7_900_000 - 64 - math.sqrt(n) * d_aep + theta
+    assert k.length_bits == math.floor(want)
+
+
+def test_non_positive_length_aborts_with_reason() -> None:
+    k = _kl(
+        level="finite-size",
+        n_symbols_total=100_000,
+        n_symbols_disclosed=20_000,
+        syndrome_bits=79_000,
+    )
+    assert k.length_bits <= 0
+    with pytest.raises(SecurityAbort, match=r"aep_smoothing|syndrome"):
+        k.require_positive()
+
+
+def test_min_symbols_for_key_is_the_threshold() -> None:
+    kw = dict(
+        disclosed_fraction=0.5,
+        raw_bits_per_symbol=1.0,
+        holevo_bits_per_symbol=0.01,
+        leak_bits_per_key_symbol=0.98,
+        verification_hash_bits=64,
+    )
+    n_min = min_symbols_for_key(**kw)
+    assert n_min is not None
+
+    def ell(total: int) -> int:
+        m = round(total * 0.5)
+        return key_length(
+            n_symbols_total=total,
+            n_symbols_disclosed=m,
+            raw_bits_per_symbol=1.0,
+            holevo_bits_per_symbol=0.01,
+            syndrome_bits=math.ceil((total - m) * 0.98),
+            verification_hash_bits=64,
+        ).length_bits
+
+    assert ell(n_min) > 0
+    assert ell(int(n_min * 0.998)) <= 0
+    # a key rate that is negative per symbol never becomes positive
+    kw["holevo_bits_per_symbol"] = 0.03
+    assert min_symbols_for_key(**kw, max_symbols=2**40) is None

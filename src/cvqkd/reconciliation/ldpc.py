@@ -32,7 +32,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from cvqkd.errors import DataFormatError
 
-__all__ = ["LdpcCode"]
+__all__ = ["LdpcCode", "random_regular"]
 
 
 def _readonly(a: NDArray[np.generic]) -> NDArray[np.generic]:
@@ -270,3 +270,39 @@ class LdpcCode:
             vs += [0] * (max_row - len(vs))
             lines.append(" ".join(map(str, vs)))
         Path(path).write_text("\n".join(lines) + "\n", encoding="ascii")
+
+
+def random_regular(
+    *, n_vars: int, var_degree: int, check_degree: int, rng: np.random.Generator
+) -> LdpcCode:
+    """A random ``(var_degree, check_degree)``-regular code by the configuration model.
+
+    Sockets are matched by a random permutation; parallel edges (which would cancel over GF(2))
+    are removed, so a few nodes may end up one degree short. Meant for tests and benchmarks
+    (e.g. the (3,6) code of the decoder-speed table), not as a good code. ``n_vars`` must be a
+    multiple of ``check_degree / gcd``; ``m = n_vars·var_degree / check_degree``.
+
+    Example
+    -------
+    >>> code = random_regular(n_vars=12, var_degree=3, check_degree=6,
+    ...                       rng=np.random.default_rng(1))
+    >>> code.n_checks
+    6
+    """
+    sockets = n_vars * var_degree
+    if sockets % check_degree:
+        raise DataFormatError("n_vars·var_degree must be a multiple of check_degree")
+    n_checks = sockets // check_degree
+    var_of_socket = np.repeat(np.arange(n_vars, dtype=np.int64), var_degree)
+    check_of_socket = np.repeat(np.arange(n_checks, dtype=np.int64), check_degree)
+    perm = rng.permutation(sockets)
+    checks = check_of_socket[perm]
+    key = checks * n_vars + var_of_socket
+    _, first = np.unique(key, return_index=True)
+    return LdpcCode.from_edges(
+        n_vars,
+        n_checks,
+        checks[first],
+        var_of_socket[first],
+        name=f"regular-({var_degree},{check_degree})-n{n_vars}",
+    )

@@ -1,0 +1,217 @@
+"""Numba CPU backend of the syndrome sum-product decoder (float32, compiled, parallel frames).
+
+Called through :func:`cvqkd.reconciliation.decoder.decode` (``backend="numba"``); see there
+for the update rules. Check updates use forward–backward products of ``tanh(Q/2)`` (the
+"exclusion" without division, so a zero factor from a punctured bit is harmless) and
+``2 atanh(x) = ln((1 + x)/(1 − x))``. Frames of a batch are decoded in parallel (``prange``);
+a single frame with the flooding schedule is parallelised over checks and variables instead.
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+from numpy.typing import NDArray
+
+from cvqkd.reconciliation.ldpc import LdpcCode
+
+__all__ = ["decode_batch"]
+
+_MAX_TANH = np.float32(1.0 - 2.0**-23)
+
+
+@nb.njit(cache=True, nogil=True, fastmath=True)
+def _syndrome_ok(check_ptr, check_vars, signs, app):
+    m = check_ptr.shape[0] - 1
+    for c in range(m):
+        parity = signs[c] < 0
+        for e in range(check_ptr[c], check_ptr[c + 1]):
+            if app[check_vars[e]] < 0:
+                parity = not parity
+        if parity:
+            return False
+    return True
+
+
+@nb.njit(cache=True, nogil=True, fastmath=True)
+def _check_update(d, sign, q, out, t, pre):
+    """out[k] = sign·2 atanh(∏_{j≠k} tanh(q_j/2)) for k < d; ``out`` may alias ``q``."""
+    for k in range(d):
+        t[k] = np.float32(np.tanh(np.float32(0.5) * q[k]))
+    p = sign
+    for k in range(d):
+        pre[k] = p
+        p = p * t[k]
+    p = np.float32(1.0)
+    for k in range(d - 1, -1, -1):
+        x = pre[k] * p
+        p = p * t[k]
+        if x > _MAX_TANH:
+            x = _MAX_TANH
+        elif x < -_MAX_TANH:
+            x = -_MAX_TANH
+        out[k] = np.float32(np.log((np.float32(1.0) + x) / (np.float32(1.0) - x)))
+
+
+@nb.njit(cache=True, nogil=True, fastmath=True)
+def _layered_frame(check_ptr, check_vars, llr, signs, max_iter, r, app, qbuf, tbuf):
+    m = check_ptr.shape[0] - 1
+    app[:] = llr
+    r[:] = 0.0
+    it = 0
+    while True:
+        if _syndrome_ok(check_ptr, check_vars, signs, app):
+            return it, True
+        if it == max_iter:
+            return it, False
+        for c in range(m):
+            s = check_ptr[c]
+            e_end = check_ptr[c + 1]
+            d = e_end - s
+            for k in range(d):
+                qbuf[k] = app[check_vars[s + k]] - r[s + k]
+            _check_update(d, signs[c], qbuf, r[s:e_end], tbuf, tbuf[d:])
+            for k in range(d):
+                app[check_vars[s + k]] = qbuf[k] + r[s + k]
+        it += 1
+
+
+@nb.njit(cache=True, nogil=True, fastmath=True)
+def _flooding_frame(check_ptr, check_vars, var_ptr, var_edges, llr, signs, max_iter, r, app, qbuf):
+    m = check_ptr.shape[0] - 1
+    n = var_ptr.shape[0] - 1
+    app[:] = llr
+    r[:] = 0.0
+    it = 0
+    while True:
+        if _syndrome_ok(check_ptr, check_vars, signs, app):
+            return it, True
+        if it == max_iter:
+            return it, False
+        for c in range(m):
+            s = check_ptr[c]
+            e_end = check_ptr[c + 1]
+            for k in range(e_end - s):
+                r[s + k] = app[check_vars[s + k]] - r[s + k]
+            _check_update(e_end - s, signs[c], r[s:e_end], r[s:e_end], qbuf, qbuf[e_end - s :])
+        for v in range(n):
+            acc = llr[v]
+            for p in range(var_ptr[v], var_ptr[v + 1]):
+                acc += r[var_edges[p]]
+            app[v] = acc
+        it += 1
+
+
+@nb.njit(cache=True, parallel=True, fastmath=True)
+def _flooding_single_parallel(
+    check_ptr, check_vars, var_ptr, var_edges, llr, signs, max_iter, r, app, max_deg
+):
+    """One frame, flooding, parallel over checks and variables (for a lone large frame)."""
+    m = check_ptr.shape[0] - 1
+    n = var_ptr.shape[0] - 1
+    app[:] = llr
+    r[:] = 0.0
+    it = 0
+    n_chunks = 64
+    while True:
+        if _syndrome_ok(check_ptr, check_vars, signs, app):
+            return it, True
+        if it == max_iter:
+            return it, False
+        for chunk in nb.prange(n_chunks):
+            qbuf = np.empty(2 * max_deg, dtype=np.float32)
+            c0 = chunk * m // n_chunks
+            c1 = (chunk + 1) * m // n_chunks
+            for c in range(c0, c1):
+                s = check_ptr[c]
+                e_end = check_ptr[c + 1]
+                for k in range(e_end - s):
+                    r[s + k] = app[check_vars[s + k]] - r[s + k]
+                _check_update(e_end - s, signs[c], r[s:e_end], r[s:e_end], qbuf, qbuf[e_end - s :])
+        for v in nb.prange(n):
+            acc = llr[v]
+            for p in range(var_ptr[v], var_ptr[v + 1]):
+                acc += r[var_edges[p]]
+            app[v] = acc
+        it += 1
+
+
+@nb.njit(cache=True, parallel=True)
+def _decode_frames(
+    check_ptr, check_vars, var_ptr, var_edges, llr, signs, max_iter, layered, max_deg, post
+):
+    frames = llr.shape[0]
+    n_edges = check_vars.shape[0]
+    iters = np.zeros(frames, dtype=np.int64)
+    conv = np.zeros(frames, dtype=np.bool_)
+    for f in nb.prange(frames):
+        r = np.empty(n_edges, dtype=np.float32)
+        qbuf = np.empty(2 * max_deg, dtype=np.float32)
+        tbuf = np.empty(2 * max_deg, dtype=np.float32)
+        if layered:
+            it, ok = _layered_frame(
+                check_ptr, check_vars, llr[f], signs[f], max_iter, r, post[f], qbuf, tbuf
+            )
+        else:
+            it, ok = _flooding_frame(
+                check_ptr,
+                check_vars,
+                var_ptr,
+                var_edges,
+                llr[f],
+                signs[f],
+                max_iter,
+                r,
+                post[f],
+                qbuf,
+            )
+        iters[f] = it
+        conv[f] = ok
+    return iters, conv
+
+
+def decode_batch(
+    code: LdpcCode,
+    llr: NDArray[np.float32],
+    syndrome: NDArray[np.uint8],
+    *,
+    max_iterations: int,
+    layered: bool,
+) -> tuple[NDArray[np.uint8], NDArray[np.bool_], NDArray[np.int64], NDArray[np.float32]]:
+    """Decode ``[frames, n]`` float32 LLRs with ``[frames, m]`` syndromes; returns
+    ``(bits, converged, iterations, posteriors)``."""
+    frames = llr.shape[0]
+    signs = (1.0 - 2.0 * syndrome.astype(np.float32)).astype(np.float32)
+    post = np.empty((frames, code.n_vars), dtype=np.float32)
+    max_deg = int(code.check_degrees.max()) if code.n_checks else 1
+    if frames == 1 and not layered and nb.get_num_threads() > 1:
+        r = np.empty(code.n_edges, dtype=np.float32)
+        it, ok = _flooding_single_parallel(
+            code.check_ptr,
+            code.check_vars,
+            code.var_ptr,
+            code.var_edges,
+            llr[0],
+            signs[0],
+            max_iterations,
+            r,
+            post[0],
+            max_deg,
+        )
+        iters = np.array([it], dtype=np.int64)
+        conv = np.array([ok], dtype=np.bool_)
+    else:
+        iters, conv = _decode_frames(
+            code.check_ptr,
+            code.check_vars,
+            code.var_ptr,
+            code.var_edges,
+            llr,
+            signs,
+            max_iterations,
+            layered,
+            max(max_deg, 1),
+            post,
+        )
+    bits = (post < 0).astype(np.uint8)
+    return bits, conv, iters, post

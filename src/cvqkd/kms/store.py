@@ -1,0 +1,897 @@
+"""The key store: QKD key material per link, delivered at most once.
+
+Model
+-----
+The pipeline fills the store of *both* KMEs of a link with the same key material under the
+same IDs (:meth:`KeyStore.add_keys`). Material is kept as fixed-size **chunks** (default
+256 bits); a block longer than one chunk is cut into chunks whose IDs are derived from the
+block's UUID (``uuid5(block_id, str(i))``), so both ends derive the same chunk IDs; a tail
+shorter than one chunk is dropped at both ends alike.
+
+A delivered key of ``size_bits`` (a multiple of 8) is the concatenation of
+``ceil(size_bits / chunk_bits)`` chunks, truncated to ``size_bits / 8`` bytes, under a fresh
+UUID ``key_ID``. Only the link's *source* KME hands keys out (enc_keys); it tells the *target*
+KME which chunks form which key (:meth:`accept_reservations`), and the target's dec_keys reads
+the same chunks, so both ends return the same bytes.
+
+Lifecycle of a chunk: available (0) → reserved for a key (1) → consumed (2, material erased)
+or expired (3, material erased). Consumed and expired rows stay as tombstones so a chunk ID
+can never be added (and delivered) twice. Lifecycle of a key at the source KME: pending (0,
+reserved, not yet handed out) → issued (1, handed to the master; material kept only while
+slaves at this KME must still fetch it) → done (2) or expired (3).
+
+At most once, crash-safe: every state change is one database transaction (SQLite
+``BEGIN IMMEDIATE`` in WAL mode; PostgreSQL ``SELECT ... FOR UPDATE SKIP LOCKED``), and the
+service answers only after the commit. A crash (kill -9) before a commit rolls it back (the
+keys stay available); pending reservations left by a crash go back to the pool with
+:meth:`release_stale`. A crash after a commit but before the answer reaches the SAE loses that
+answer's keys (they are never handed out again): loss of one answer, never a duplicate.
+
+Example::
+
+    >>> import uuid
+    >>> store = open_store(":memory:")
+    >>> link = LinkId("KME_A", "KME_B")
+    >>> store.add_keys(link, [(uuid.UUID(int=1), bytes(64))])   # 512 bits = 2 chunks
+    2
+    >>> store.available_chunks(link)
+    2
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cvqkd.errors import ConfigError, KeyNotFoundError, KeyStoreError, MissingExtraError
+
+__all__ = [
+    "DEFAULT_CHUNK_BITS",
+    "DeliveredKey",
+    "KeyAccessDeniedError",
+    "KeyStore",
+    "LinkId",
+    "NotEnoughKeysError",
+    "PostgresKeyStore",
+    "Reservation",
+    "SqliteKeyStore",
+    "StoreMetrics",
+    "chunk_ids_for_block",
+    "open_store",
+]
+
+#: Default chunk size: 256 bits (an AES-256 key).
+DEFAULT_CHUNK_BITS = 256
+#: Default pool limit per link, in chunks (10^7 x 256 bit = 320 MB of key).
+DEFAULT_MAX_CHUNKS_PER_LINK = 10_000_000
+#: Default key lifetime: one day.
+DEFAULT_LIFETIME_S = 86_400.0
+
+NOT_FOUND_MESSAGE = "one or more keys specified are not found on KME"
+
+_AVAILABLE, _RESERVED, _CONSUMED, _EXPIRED = 0, 1, 2, 3
+_PENDING, _ISSUED, _DONE = 0, 1, 2
+
+
+class NotEnoughKeysError(KeyStoreError):
+    """The link's pool holds fewer chunks than a request needs (HTTP 503)."""
+
+
+class KeyAccessDeniedError(KeyStoreError):
+    """A key exists but was not issued for the asking SAE (HTTP 401)."""
+
+
+@dataclass(frozen=True, order=True)
+class LinkId:
+    """A directed QKD link: keys handed out by ``source_kme_id`` for SAEs at ``target_kme_id``."""
+
+    source_kme_id: str
+    target_kme_id: str
+
+
+@dataclass(frozen=True)
+class DeliveredKey:
+    """A key as handed to an SAE: UUID string ``key_id`` and ``key`` bytes (never printed)."""
+
+    key_id: str
+    key: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """Which chunks form key ``key_id`` of ``size_bits`` for whom; sent source → target KME."""
+
+    key_id: str
+    link: LinkId
+    size_bits: int
+    chunk_ids: tuple[str, ...]
+    master_sae_id: str
+    slave_sae_ids: tuple[str, ...]
+    expires_at: float
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form for the KME-to-KME call."""
+        return {
+            "key_ID": self.key_id,
+            "source_KME_ID": self.link.source_kme_id,
+            "target_KME_ID": self.link.target_kme_id,
+            "size": self.size_bits,
+            "chunk_IDs": list(self.chunk_ids),
+            "master_SAE_ID": self.master_sae_id,
+            "slave_SAE_IDs": list(self.slave_sae_ids),
+            "expires_at": self.expires_at,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Reservation:
+        """Inverse of :meth:`to_json`; raises :class:`ConfigError` on a malformed object."""
+        try:
+            res = cls(
+                key_id=str(uuid.UUID(str(data["key_ID"]))),
+                link=LinkId(str(data["source_KME_ID"]), str(data["target_KME_ID"])),
+                size_bits=int(data["size"]),
+                chunk_ids=tuple(str(c) for c in data["chunk_IDs"]),
+                master_sae_id=str(data["master_SAE_ID"]),
+                slave_sae_ids=tuple(str(s) for s in data["slave_SAE_IDs"]),
+                expires_at=float(data["expires_at"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ConfigError(f"malformed key reservation: {exc}") from None
+        if not res.chunk_ids or not res.slave_sae_ids or res.size_bits <= 0:
+            raise ConfigError("malformed key reservation: empty chunks, slaves or size")
+        return res
+
+
+@dataclass(frozen=True)
+class StoreMetrics:
+    """Counters of one link: chunks ``stored`` (ever added), ``available`` now, keys
+    ``delivered`` (handed to an SAE at this KME), chunks ``expired``."""
+
+    stored_chunks: int
+    available_chunks: int
+    delivered_keys: int
+    expired_chunks: int
+
+
+def chunk_ids_for_block(block_id: uuid.UUID, n_chunks: int) -> list[str]:
+    """Chunk IDs of a pipeline block: ``uuid5(block_id, str(i))``, the same at both KMEs.
+
+    >>> chunk_ids_for_block(uuid.UUID(int=0), 1)
+    ['...']  # doctest: +SKIP
+    """
+    return [str(uuid.uuid5(block_id, str(i))) for i in range(n_chunks)]
+
+
+# --------------------------------------------------------------------------------------------
+# The store (SQL shared by both back ends; placeholders written as "?")
+# --------------------------------------------------------------------------------------------
+
+
+class KeyStore(ABC):
+    """Key material per link with at-most-once delivery. Thread-safe; see the module doc."""
+
+    chunk_bits: int
+    _skip_locked = ""
+
+    # ---- back-end hooks ------------------------------------------------------------------
+
+    @abstractmethod
+    @contextmanager
+    def _tx(self) -> Iterator[Any]:
+        """A write transaction; yields a cursor-like object with ``execute(sql, params)``."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Close the database connection(s)."""
+
+    def __enter__(self) -> KeyStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _exec(self, cur: Any, sql: str, params: Sequence[Any] = ()) -> Any:
+        cur.execute(sql, tuple(params))
+        return cur
+
+    def _execmany(self, cur: Any, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        cur.executemany(sql, [tuple(r) for r in rows])
+
+    # ---- meta ---------------------------------------------------------------------------
+
+    def _init_meta(self, chunk_bits: int | None) -> None:
+        with self._tx() as cur:
+            row = self._exec(cur, "SELECT value FROM meta WHERE name = 'chunk_bits'").fetchone()
+            if row is None:
+                bits = chunk_bits or DEFAULT_CHUNK_BITS
+                if bits <= 0 or bits % 8:
+                    raise ConfigError(f"chunk_bits must be a positive multiple of 8, got {bits}")
+                self._exec(cur, "INSERT INTO meta (name, value) VALUES ('chunk_bits', ?)", [bits])
+                self._exec(
+                    cur,
+                    "INSERT INTO meta (name, value) VALUES ('max_chunks_per_link', ?)",
+                    [DEFAULT_MAX_CHUNKS_PER_LINK],
+                )
+            else:
+                bits = int(row[0])
+                if chunk_bits is not None and chunk_bits != bits:
+                    raise KeyStoreError(
+                        f"the store was created with chunk_bits={bits}, not {chunk_bits}"
+                    )
+        self.chunk_bits = bits
+
+    @property
+    def chunk_bytes(self) -> int:
+        """Chunk size in bytes."""
+        return self.chunk_bits // 8
+
+    def set_pool_limit(self, max_chunks_per_link: int) -> None:
+        """Persist the pool limit: :meth:`add_keys` refuses to hold more available chunks."""
+        if max_chunks_per_link <= 0:
+            raise ConfigError("max_chunks_per_link must be positive")
+        with self._tx() as cur:
+            self._exec(
+                cur,
+                "UPDATE meta SET value = ? WHERE name = 'max_chunks_per_link'",
+                [int(max_chunks_per_link)],
+            )
+
+    def pool_limit(self) -> int:
+        """The pool limit per link, in chunks."""
+        with self._tx() as cur:
+            row = self._exec(
+                cur, "SELECT value FROM meta WHERE name = 'max_chunks_per_link'"
+            ).fetchone()
+        return int(row[0])
+
+    # ---- filling (the pipeline) ---------------------------------------------------------
+
+    def add_keys(
+        self,
+        link: LinkId,
+        keys: Sequence[tuple[uuid.UUID, bytes]],
+        *,
+        lifetime_s: float = DEFAULT_LIFETIME_S,
+        now: float | None = None,
+    ) -> int:
+        """Add key blocks ``(block_id, material)`` to ``link``'s pool; returns chunks added.
+
+        Each block is cut into ``chunk_bits`` chunks with IDs :func:`chunk_ids_for_block`; a
+        tail shorter than a chunk is dropped. Chunk IDs already known (available, delivered or
+        expired) are skipped, so re-adding a block after a crash is harmless and a delivered
+        chunk can never come back. All or nothing: raises :class:`KeyStoreError` (nothing
+        added) if the pool limit would be exceeded.
+        """
+        t = time.time() if now is None else now
+        expires = t + float(lifetime_s)
+        rows: list[tuple[Any, ...]] = []
+        cb = self.chunk_bytes
+        for block_id, material in keys:
+            if not isinstance(material, (bytes, bytearray)):
+                raise ConfigError("key material must be bytes")
+            n = len(material) // cb
+            for i, cid in enumerate(chunk_ids_for_block(uuid.UUID(str(block_id)), n)):
+                rows.append(
+                    (
+                        cid,
+                        link.source_kme_id,
+                        link.target_kme_id,
+                        bytes(material[i * cb : (i + 1) * cb]),
+                        expires,
+                    )
+                )
+        if not rows:
+            return 0
+        with self._tx() as cur:
+            ids = [r[0] for r in rows]
+            known: set[str] = set()
+            for start in range(0, len(ids), 500):
+                part = ids[start : start + 500]
+                marks = ",".join("?" * len(part))
+                known.update(
+                    r[0]
+                    for r in self._exec(
+                        cur, f"SELECT chunk_id FROM chunks WHERE chunk_id IN ({marks})", part
+                    ).fetchall()
+                )
+            new = [r for r in rows if r[0] not in known]
+            if len(new) != len({r[0] for r in new}):
+                raise ConfigError("duplicate block IDs in one add_keys call")
+            limit = int(
+                self._exec(
+                    cur, "SELECT value FROM meta WHERE name = 'max_chunks_per_link'"
+                ).fetchone()[0]
+            )
+            have = self._count_available(cur, link, t)
+            if have + len(new) > limit:
+                raise KeyStoreError(
+                    f"key pool of {link.source_kme_id}->{link.target_kme_id} is full: "
+                    f"{have} + {len(new)} chunks > limit {limit}"
+                )
+            self._execmany(
+                cur,
+                "INSERT INTO chunks (chunk_id, source_kme, target_kme, material, state, "
+                f"expires_at) VALUES (?, ?, ?, ?, {_AVAILABLE}, ?)",
+                new,
+            )
+            self._bump(cur, link, "stored", len(new))
+        return len(new)
+
+    # ---- counting -------------------------------------------------------------------------
+
+    def _count_available(self, cur: Any, link: LinkId, now: float) -> int:
+        row = self._exec(
+            cur,
+            "SELECT COUNT(*) FROM chunks WHERE source_kme = ? AND target_kme = ? "
+            f"AND state = {_AVAILABLE} AND expires_at > ?",
+            [link.source_kme_id, link.target_kme_id, now],
+        ).fetchone()
+        return int(row[0])
+
+    def available_chunks(self, link: LinkId, *, now: float | None = None) -> int:
+        """Number of unexpired available chunks of ``link``."""
+        with self._tx() as cur:
+            return self._count_available(cur, link, time.time() if now is None else now)
+
+    def chunks_per_key(self, size_bits: int) -> int:
+        """Chunks a key of ``size_bits`` consumes: ``ceil(size_bits / chunk_bits)``."""
+        return -(-int(size_bits) // self.chunk_bits)
+
+    def _bump(self, cur: Any, link: LinkId, name: str, n: int) -> None:
+        if n == 0:
+            return
+        self._exec(
+            cur,
+            "INSERT INTO counters (source_kme, target_kme, name, value) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (source_kme, target_kme, name) DO UPDATE SET value = counters.value + ?",
+            [link.source_kme_id, link.target_kme_id, name, n, n],
+        )
+
+    def metrics(self, link: LinkId) -> StoreMetrics:
+        """Counters of ``link`` (see :class:`StoreMetrics`)."""
+        with self._tx() as cur:
+            rows = self._exec(
+                cur,
+                "SELECT name, value FROM counters WHERE source_kme = ? AND target_kme = ?",
+                [link.source_kme_id, link.target_kme_id],
+            ).fetchall()
+            avail = self._count_available(cur, link, time.time())
+        c = {str(r[0]): int(r[1]) for r in rows}
+        return StoreMetrics(
+            stored_chunks=c.get("stored", 0),
+            available_chunks=avail,
+            delivered_keys=c.get("delivered", 0),
+            expired_chunks=c.get("expired", 0),
+        )
+
+    def links(self) -> list[LinkId]:
+        """Every link the store has seen."""
+        with self._tx() as cur:
+            rows = self._exec(
+                cur, "SELECT DISTINCT source_kme, target_kme FROM counters ORDER BY 1, 2"
+            ).fetchall()
+        return [LinkId(str(a), str(b)) for a, b in rows]
+
+    # ---- source KME: reserve, then commit or release --------------------------------------
+
+    def reserve(
+        self,
+        link: LinkId,
+        *,
+        number: int,
+        size_bits: int,
+        master_sae_id: str,
+        slave_sae_ids: Sequence[str],
+        lifetime_s: float = DEFAULT_LIFETIME_S,
+        now: float | None = None,
+    ) -> list[tuple[Reservation, bytes]]:
+        """Reserve ``number`` keys of ``size_bits`` (step 1 of enc_keys; state *pending*).
+
+        Returns each reservation with its key bytes. The keys are not handed out until
+        :meth:`commit_reserved`; :meth:`release` (or :meth:`release_stale` after a crash)
+        gives them back. Raises :class:`NotEnoughKeysError` if the pool is short.
+        """
+        if number <= 0 or size_bits <= 0 or size_bits % 8:
+            raise ConfigError("number must be >= 1 and size a positive multiple of 8")
+        t = time.time() if now is None else now
+        per_key = self.chunks_per_key(size_bits)
+        need = per_key * number
+        with self._tx() as cur:
+            rows = self._exec(
+                cur,
+                "SELECT seq, chunk_id, material FROM chunks WHERE source_kme = ? "
+                f"AND target_kme = ? AND state = {_AVAILABLE} AND expires_at > ? "
+                f"ORDER BY seq LIMIT ?{self._skip_locked}",
+                [link.source_kme_id, link.target_kme_id, t, need],
+            ).fetchall()
+            if len(rows) < need:
+                raise NotEnoughKeysError(
+                    f"not enough key material on link {link.source_kme_id}->"
+                    f"{link.target_kme_id}: {need} chunks of {self.chunk_bits} bits needed"
+                )
+            out: list[tuple[Reservation, bytes]] = []
+            updates: list[tuple[Any, ...]] = []
+            key_rows: list[tuple[Any, ...]] = []
+            slaves = tuple(slave_sae_ids)
+            for k in range(number):
+                part = rows[k * per_key : (k + 1) * per_key]
+                key_id = str(uuid.uuid4())
+                res = Reservation(
+                    key_id=key_id,
+                    link=link,
+                    size_bits=int(size_bits),
+                    chunk_ids=tuple(str(r[1]) for r in part),
+                    master_sae_id=master_sae_id,
+                    slave_sae_ids=slaves,
+                    expires_at=t + float(lifetime_s),
+                )
+                material = b"".join(bytes(r[2]) for r in part)[: size_bits // 8]
+                out.append((res, material))
+                updates.extend((key_id, r[0]) for r in part)
+                key_rows.append(self._key_row(res, _PENDING, pending=slaves, now=t))
+            self._execmany(
+                cur, f"UPDATE chunks SET state = {_RESERVED}, key_id = ? WHERE seq = ?", updates
+            )
+            self._insert_keys(cur, key_rows)
+        return out
+
+    def _key_row(
+        self, res: Reservation, state: int, *, pending: Sequence[str], now: float
+    ) -> tuple[Any, ...]:
+        return (
+            res.key_id,
+            res.link.source_kme_id,
+            res.link.target_kme_id,
+            res.master_sae_id,
+            json.dumps(list(res.slave_sae_ids)),
+            json.dumps(list(pending)),
+            res.size_bits,
+            json.dumps(list(res.chunk_ids)),
+            state,
+            now,
+            res.expires_at,
+        )
+
+    def _insert_keys(self, cur: Any, rows: Sequence[tuple[Any, ...]]) -> None:
+        self._execmany(
+            cur,
+            "INSERT INTO keys (key_id, source_kme, target_kme, master_sae, slaves, pending, "
+            "size_bits, chunk_ids, state, created_at, expires_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+
+    def commit_reserved(self, key_ids: Sequence[str], *, slaves_here: Sequence[str] = ()) -> None:
+        """Hand out reserved keys (step 2 of enc_keys): they leave this KME's pool.
+
+        ``slaves_here`` are slave SAEs attached to this same KME (a local link); the material
+        stays until each has fetched it. Raises :class:`KeyStoreError` if any reservation is
+        no longer pending (it was released meanwhile): then nothing is handed out.
+        """
+        pending = json.dumps(list(slaves_here))
+        with self._tx() as cur:
+            n = 0
+            link: LinkId | None = None
+            for kid in key_ids:
+                row = self._exec(
+                    cur,
+                    f"SELECT source_kme, target_kme, chunk_ids FROM keys WHERE key_id = ? "
+                    f"AND state = {_PENDING}",
+                    [kid],
+                ).fetchone()
+                if row is None:
+                    raise KeyStoreError(f"reservation {kid} is no longer pending")
+                link = LinkId(str(row[0]), str(row[1]))
+                if slaves_here:
+                    self._exec(
+                        cur,
+                        f"UPDATE keys SET state = {_ISSUED}, pending = ? WHERE key_id = ?",
+                        [pending, kid],
+                    )
+                else:
+                    self._exec(
+                        cur,
+                        f"UPDATE keys SET state = {_DONE}, pending = '[]' WHERE key_id = ?",
+                        [kid],
+                    )
+                    self._exec(
+                        cur,
+                        f"UPDATE chunks SET state = {_CONSUMED}, material = NULL WHERE key_id = ?",
+                        [kid],
+                    )
+                n += 1
+            if link is not None:
+                self._bump(cur, link, "delivered", n)
+
+    def release(self, key_ids: Sequence[str]) -> int:
+        """Give pending reservations back to the pool (the peer KME could not be told)."""
+        released = 0
+        with self._tx() as cur:
+            for kid in key_ids:
+                cur2 = self._exec(
+                    cur, f"DELETE FROM keys WHERE key_id = ? AND state = {_PENDING}", [kid]
+                )
+                if cur2.rowcount:
+                    released += 1
+                    self._exec(
+                        cur,
+                        f"UPDATE chunks SET state = {_AVAILABLE}, key_id = NULL "
+                        f"WHERE key_id = ? AND state = {_RESERVED}",
+                        [kid],
+                    )
+        return released
+
+    def release_stale(self, *, older_than_s: float, now: float | None = None) -> int:
+        """Release pending reservations older than ``older_than_s`` (left by a crash)."""
+        t = time.time() if now is None else now
+        with self._tx() as cur:
+            rows = self._exec(
+                cur,
+                f"SELECT key_id FROM keys WHERE state = {_PENDING} AND created_at < ?",
+                [t - older_than_s],
+            ).fetchall()
+        return self.release([str(r[0]) for r in rows])
+
+    # ---- target KME: accept the source's reservation, deliver to slaves --------------------
+
+    def accept_reservations(
+        self, reservations: Sequence[Reservation], *, now: float | None = None
+    ) -> None:
+        """Record at the target KME that each ``res.chunk_ids`` form key ``res.key_id``.
+
+        One transaction for all. Idempotent for the same reservation. A chunk held by another
+        key that no slave has fetched yet is taken over (the source KME released that key
+        after a failure or crash and never handed it out). Raises :class:`KeyStoreError` (and
+        records nothing) if a chunk is unknown, consumed or expired here.
+        """
+        t = time.time() if now is None else now
+        lock = self._skip_locked.replace("SKIP LOCKED", "")
+        with self._tx() as cur:
+            for res in reservations:
+                self._accept(cur, res, t, lock)
+
+    def _accept(self, cur: Any, res: Reservation, t: float, lock: str) -> None:
+        old = self._exec(
+            cur, "SELECT chunk_ids, state FROM keys WHERE key_id = ?", [res.key_id]
+        ).fetchone()
+        if old is not None:
+            if json.loads(old[0]) == list(res.chunk_ids) and int(old[1]) == _ISSUED:
+                return
+            raise KeyStoreError(f"key ID {res.key_id} already used")
+        marks = ",".join("?" * len(res.chunk_ids))
+        rows = self._exec(
+            cur,
+            f"SELECT chunk_id, state, key_id, source_kme, target_kme FROM chunks "
+            f"WHERE chunk_id IN ({marks}){lock}",
+            list(res.chunk_ids),
+        ).fetchall()
+        if len(rows) != len(res.chunk_ids) or len(set(res.chunk_ids)) != len(res.chunk_ids):
+            raise KeyStoreError("reservation names key material this KME does not hold")
+        takeover: set[str] = set()
+        for cid, state, kid, src, dst in rows:
+            if (str(src), str(dst)) != (res.link.source_kme_id, res.link.target_kme_id):
+                raise KeyStoreError(f"chunk {cid} belongs to another link")
+            if int(state) == _RESERVED:
+                takeover.add(str(kid))
+            elif int(state) != _AVAILABLE:
+                raise KeyStoreError(f"chunk {cid} was already consumed or expired here")
+        for kid in takeover:
+            krow = self._exec(
+                cur, f"SELECT slaves, pending FROM keys WHERE key_id = ?{lock}", [kid]
+            ).fetchone()
+            if krow is None or json.loads(krow[0]) != json.loads(krow[1]):
+                raise KeyStoreError(f"chunks of key {kid} were already delivered here")
+            self._exec(cur, "DELETE FROM keys WHERE key_id = ?", [kid])
+            self._exec(
+                cur,
+                f"UPDATE chunks SET state = {_AVAILABLE}, key_id = NULL WHERE key_id = ?",
+                [kid],
+            )
+        self._execmany(
+            cur,
+            f"UPDATE chunks SET state = {_RESERVED}, key_id = ? WHERE chunk_id = ?",
+            [(res.key_id, c) for c in res.chunk_ids],
+        )
+        self._insert_keys(cur, [self._key_row(res, _ISSUED, pending=res.slave_sae_ids, now=t)])
+
+    def retrieve(
+        self,
+        key_ids: Sequence[str],
+        *,
+        master_sae_id: str,
+        slave_sae_id: str,
+        now: float | None = None,
+    ) -> list[DeliveredKey]:
+        """Deliver keys to a slave SAE (dec_keys), once each; all or nothing.
+
+        Raises :class:`KeyNotFoundError` (HTTP 400) if any ID is unknown here, expired, of
+        another master, or already fetched by this slave; :class:`KeyAccessDeniedError`
+        (HTTP 401) if a key was not issued for ``slave_sae_id``.
+        """
+        t = time.time() if now is None else now
+        if len(set(key_ids)) != len(key_ids):
+            raise KeyNotFoundError("a key ID is repeated in the request")
+        out: list[DeliveredKey] = []
+        with self._tx() as cur:
+            delivered_per_link: dict[LinkId, int] = {}
+            for kid in key_ids:
+                row = self._exec(
+                    cur,
+                    "SELECT master_sae, slaves, pending, size_bits, chunk_ids, state, "
+                    f"expires_at, source_kme, target_kme FROM keys WHERE key_id = ?"
+                    f"{self._skip_locked.replace('SKIP LOCKED', '')}",
+                    [kid],
+                ).fetchone()
+                if row is None or int(row[5]) != _ISSUED or float(row[6]) <= t:
+                    raise KeyNotFoundError(NOT_FOUND_MESSAGE)
+                master, slaves, pending = str(row[0]), json.loads(row[1]), json.loads(row[2])
+                if slave_sae_id not in slaves:
+                    raise KeyAccessDeniedError(f"key {kid} was not issued for SAE {slave_sae_id!r}")
+                if master != master_sae_id or slave_sae_id not in pending:
+                    raise KeyNotFoundError(NOT_FOUND_MESSAGE)
+                chunk_ids = json.loads(row[4])
+                marks = ",".join("?" * len(chunk_ids))
+                mats = {
+                    str(c): m
+                    for c, m in self._exec(
+                        cur,
+                        f"SELECT chunk_id, material FROM chunks WHERE chunk_id IN ({marks})",
+                        chunk_ids,
+                    ).fetchall()
+                }
+                if any(mats.get(c) is None for c in chunk_ids):
+                    raise KeyStoreError(f"key material of {kid} is missing")
+                key = b"".join(bytes(mats[c]) for c in chunk_ids)[: int(row[3]) // 8]
+                out.append(DeliveredKey(key_id=kid, key=key))
+                rest = [s for s in pending if s != slave_sae_id]
+                if rest:
+                    self._exec(
+                        cur, "UPDATE keys SET pending = ? WHERE key_id = ?", [json.dumps(rest), kid]
+                    )
+                else:
+                    self._exec(
+                        cur,
+                        f"UPDATE keys SET state = {_DONE}, pending = '[]' WHERE key_id = ?",
+                        [kid],
+                    )
+                    self._exec(
+                        cur,
+                        f"UPDATE chunks SET state = {_CONSUMED}, material = NULL WHERE key_id = ?",
+                        [kid],
+                    )
+                link = LinkId(str(row[7]), str(row[8]))
+                delivered_per_link[link] = delivered_per_link.get(link, 0) + 1
+            for link, n in delivered_per_link.items():
+                self._bump(cur, link, "delivered", n)
+        return out
+
+    # ---- expiry ---------------------------------------------------------------------------
+
+    def expire(self, *, now: float | None = None) -> int:
+        """Erase expired available chunks and unfetched keys; returns chunks erased."""
+        t = time.time() if now is None else now
+        with self._tx() as cur:
+            per_link = self._exec(
+                cur,
+                "SELECT source_kme, target_kme, COUNT(*) FROM chunks WHERE "
+                f"(state = {_AVAILABLE} AND expires_at <= ?) OR (state = {_RESERVED} AND key_id IN "
+                f"(SELECT key_id FROM keys WHERE state = {_ISSUED} AND expires_at <= ?)) "
+                "GROUP BY source_kme, target_kme",
+                [t, t],
+            ).fetchall()
+            if not per_link:
+                return 0
+            self._exec(
+                cur,
+                f"UPDATE chunks SET state = {_EXPIRED}, material = NULL WHERE "
+                f"(state = {_AVAILABLE} AND expires_at <= ?) OR (state = {_RESERVED} AND key_id IN "
+                f"(SELECT key_id FROM keys WHERE state = {_ISSUED} AND expires_at <= ?))",
+                [t, t],
+            )
+            self._exec(
+                cur,
+                f"UPDATE keys SET state = {_EXPIRED_KEY} "
+                f"WHERE state = {_ISSUED} AND expires_at <= ?",
+                [t],
+            )
+            total = 0
+            for src, dst, n in per_link:
+                self._bump(cur, LinkId(str(src), str(dst)), "expired", int(n))
+                total += int(n)
+        return total
+
+
+_EXPIRED_KEY = 3
+
+_DDL_COMMON = """
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS counters (
+  source_kme TEXT NOT NULL, target_kme TEXT NOT NULL, name TEXT NOT NULL,
+  value BIGINT NOT NULL, PRIMARY KEY (source_kme, target_kme, name));
+CREATE TABLE IF NOT EXISTS keys (
+  key_id TEXT PRIMARY KEY, source_kme TEXT NOT NULL, target_kme TEXT NOT NULL,
+  master_sae TEXT NOT NULL, slaves TEXT NOT NULL, pending TEXT NOT NULL,
+  size_bits INTEGER NOT NULL, chunk_ids TEXT NOT NULL, state INTEGER NOT NULL,
+  created_at DOUBLE PRECISION NOT NULL, expires_at DOUBLE PRECISION NOT NULL);
+CREATE INDEX IF NOT EXISTS keys_state ON keys (state, created_at);
+CREATE INDEX IF NOT EXISTS chunks_pool ON chunks (source_kme, target_kme, state, seq);
+CREATE INDEX IF NOT EXISTS chunks_key ON chunks (key_id);
+"""
+
+_DDL_SQLITE = (
+    """
+CREATE TABLE IF NOT EXISTS chunks (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, chunk_id TEXT NOT NULL UNIQUE,
+  source_kme TEXT NOT NULL, target_kme TEXT NOT NULL, material BLOB,
+  state INTEGER NOT NULL, key_id TEXT, expires_at DOUBLE PRECISION NOT NULL);
+"""
+    + _DDL_COMMON
+)
+
+_DDL_POSTGRES = (
+    """
+CREATE TABLE IF NOT EXISTS chunks (
+  seq BIGSERIAL PRIMARY KEY, chunk_id TEXT NOT NULL UNIQUE,
+  source_kme TEXT NOT NULL, target_kme TEXT NOT NULL, material BYTEA,
+  state INTEGER NOT NULL, key_id TEXT, expires_at DOUBLE PRECISION NOT NULL);
+"""
+    + _DDL_COMMON
+)
+
+
+class SqliteKeyStore(KeyStore):
+    """SQLite back end: one file, WAL journal, ``BEGIN IMMEDIATE`` write transactions.
+
+    One connection per store object guarded by a lock (SQLite has one writer anyway);
+    other processes on the same file are serialised by SQLite's lock and ``busy_timeout``.
+    ``synchronous=FULL`` by default: a committed delivery survives even a power cut.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        chunk_bits: int | None = None,
+        synchronous: str = "FULL",
+        busy_timeout_ms: int = 30_000,
+    ) -> None:
+        if synchronous.upper() not in {"FULL", "NORMAL", "EXTRA"}:
+            raise ConfigError(f"synchronous must be FULL, NORMAL or EXTRA, not {synchronous!r}")
+        self.path = str(path)
+        try:
+            self._conn = sqlite3.connect(
+                self.path,
+                isolation_level=None,
+                check_same_thread=False,
+                timeout=busy_timeout_ms / 1000,
+            )
+            self._conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+            if self.path != ":memory:":
+                self._conn.execute("PRAGMA journal_mode = WAL")
+            self._conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")
+        except sqlite3.Error as exc:
+            raise KeyStoreError(f"cannot open key store {self.path!r}: {exc}") from None
+        self._lock = threading.RLock()
+        with self._tx() as cur:
+            for stmt in _DDL_SQLITE.split(";"):
+                if stmt.strip():
+                    cur.execute(stmt)
+        self._init_meta(chunk_bits)
+
+    @contextmanager
+    def _tx(self) -> Iterator[Any]:
+        with self._lock:
+            cur = self._conn.cursor()
+            try:
+                cur.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise KeyStoreError(f"key store busy or unavailable: {exc}") from None
+            try:
+                yield cur
+            except BaseException:
+                self._conn.rollback()
+                raise
+            else:
+                try:
+                    self._conn.commit()
+                except sqlite3.Error as exc:
+                    self._conn.rollback()
+                    raise KeyStoreError(f"key store commit failed: {exc}") from None
+            finally:
+                cur.close()
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+
+class PostgresKeyStore(KeyStore):
+    """PostgreSQL back end (psycopg 3, ``[postgres]`` extra): a small pool of connections,
+    row locks with ``FOR UPDATE SKIP LOCKED`` so concurrent requests take disjoint chunks."""
+
+    _skip_locked = " FOR UPDATE SKIP LOCKED"
+
+    def __init__(self, url: str, *, chunk_bits: int | None = None, pool_size: int = 8) -> None:
+        try:
+            import psycopg
+        except ImportError:
+            raise MissingExtraError.for_extra("postgres", "psycopg") from None
+        self._psycopg = psycopg
+        self.url = url
+        self._pool: list[Any] = []
+        self._cond = threading.Condition()
+        try:
+            for _ in range(max(1, pool_size)):
+                self._pool.append(psycopg.connect(url, autocommit=False))
+        except psycopg.Error as exc:
+            self.close()
+            raise KeyStoreError(f"cannot connect to the key store database: {exc}") from None
+        with self._tx() as cur:
+            # Serialise schema creation between processes starting at once.
+            cur.execute("SELECT pg_advisory_xact_lock(720140014)")
+            for stmt in _DDL_POSTGRES.split(";"):
+                if stmt.strip():
+                    cur.execute(stmt)
+        self._init_meta(chunk_bits)
+
+    def _exec(self, cur: Any, sql: str, params: Sequence[Any] = ()) -> Any:
+        cur.execute(sql.replace("?", "%s"), tuple(params))
+        return cur
+
+    def _execmany(self, cur: Any, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        cur.executemany(sql.replace("?", "%s"), [tuple(r) for r in rows])
+
+    @contextmanager
+    def _tx(self) -> Iterator[Any]:
+        with self._cond:
+            while not self._pool:
+                self._cond.wait()
+            conn = self._pool.pop()
+        try:
+            try:
+                with conn.transaction(), conn.cursor() as cur:
+                    yield cur
+            except self._psycopg.Error as exc:
+                if conn.broken:
+                    conn = self._psycopg.connect(self.url, autocommit=False)
+                raise KeyStoreError(f"key store database error: {exc}") from None
+        finally:
+            with self._cond:
+                self._pool.append(conn)
+                self._cond.notify()
+
+    def close(self) -> None:
+        with self._cond:
+            for conn in self._pool:
+                conn.close()
+            self._pool.clear()
+
+
+def open_store(
+    url_or_path: str | Path, *, chunk_bits: int | None = None, **options: Any
+) -> KeyStore:
+    """Open (creating if needed) the key store at a SQLite path or a PostgreSQL URL.
+
+    ``postgresql://user@host:port/db`` (or ``postgres://``) selects PostgreSQL; anything else
+    is a SQLite file path (``sqlite:///path`` accepted too; ``:memory:`` for tests).
+
+    >>> open_store(":memory:").chunk_bits
+    256
+    """
+    s = str(url_or_path)
+    if s.startswith(("postgresql://", "postgres://")):
+        return PostgresKeyStore(s, chunk_bits=chunk_bits, **options)
+    if s.startswith("sqlite:///"):
+        s = s[len("sqlite:///") :]
+    elif "://" in s:
+        raise ConfigError(f"unsupported key store URL {s!r}: use a SQLite path or postgresql://")
+    return SqliteKeyStore(s, chunk_bits=chunk_bits, **options)

@@ -27,12 +27,19 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from cvqkd.errors import ConfigError
 from cvqkd.link.fibre import Fibre
 from cvqkd.link.raman import PER_KM_NM_IN_PER_M2, RamanModel
-from cvqkd.link.wdm import ClassicalChannel, WdmPlan, band_comb, channel_comb
+from cvqkd.link.wdm import BANDS_M, ClassicalChannel, WdmPlan, band_comb, channel_comb
 from cvqkd.units import (
     SPEED_OF_LIGHT_M_S,
     dbm_to_watt,
@@ -120,6 +127,16 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _check_band(value: str | None) -> str | None:
+    if value is not None:
+        for b in value.upper().split("+"):
+            if b not in BANDS_M:
+                raise ValueError(
+                    f"unknown band {b!r}; choose from {', '.join(BANDS_M)} (e.g. 'C+L')"
+                )
+    return value
+
+
 class FibreConfig(_Strict):
     length_km: float = Field(gt=0)
     attenuation_model: Literal["smf", "ull", "constant"] = "smf"
@@ -166,6 +183,8 @@ class CombConfig(_Strict):
     direction: Literal["co", "counter"] = "co"
     guard_ghz: float = Field(default=100.0, ge=0)
 
+    _band = field_validator("band")(_check_band)
+
     @model_validator(mode="after")
     def _count_or_band(self) -> CombConfig:
         if (self.count is None) == (self.band is None):
@@ -187,6 +206,9 @@ class WdmConfig(_Strict):
     booster_noise_figure_db: float = Field(default=5.0, ge=3.0)
     mux_isolation_db: float = Field(default=50.0, ge=0)
     signal_bandwidth_ghz: float = Field(default=32.0, gt=0)
+    booster_band: str = "C"
+
+    _booster_band = field_validator("booster_band")(_check_band)
 
 
 class TransmitterConfig(_Strict):
@@ -314,6 +336,7 @@ class ScenarioConfig(_Strict):
             booster_noise_figure_db=w.booster_noise_figure_db,
             mux_isolation_db=w.mux_isolation_db,
             signal_bandwidth_hz=w.signal_bandwidth_ghz * 1e9,
+            booster_band=w.booster_band,
         )
         t = self.transmitter
         transmitter = Transmitter(

@@ -44,6 +44,7 @@ from cvqkd.link.fwm import fwm_photons_per_mode
 from cvqkd.link.leakage import ase_photons_per_mode, crosstalk_photons_per_mode
 from cvqkd.link.phase import phase_error_variance_rad2, phase_noise_snu
 from cvqkd.link.raman import raman_photons_per_mode
+from cvqkd.link.wdm import in_band
 
 if TYPE_CHECKING:
     from cvqkd.keyrate.gaussian import GG02Rate
@@ -199,8 +200,9 @@ def noise_budget(scenario: Scenario) -> NoiseBudget:
                 * path
             )
         )
+        booster_emits = in_band(wavelength_m=lam_q, band=wdm.booster_band)
         for direction_mask, path_t in ((co, t_span), (~co, rx.demux_directivity)):
-            if direction_mask.any():
+            if booster_emits and direction_mask.any():
                 n_out["ase"] += path_t * float(
                     ase_photons_per_mode(
                         gain_db=wdm.booster_gain_db,

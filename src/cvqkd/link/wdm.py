@@ -69,7 +69,8 @@ class WdmPlan:
     lobes, laser spontaneous emission) in 0.1 nm (12.5 GHz), both polarisations, measured at
     the quantum frequency (``inf`` = none). ``booster_gain_db``/``booster_noise_figure_db``:
     an EDFA after the classical transmitters (gain 0 dB = none); its ASE is
-    n_sp(G − 1) photons per mode per polarisation. ``mux_isolation_db``: how strongly the
+    n_sp(G − 1) photons per mode per polarisation inside ``booster_band`` (an EDFA emits
+    nothing in, e.g., the O band) and zero outside. ``mux_isolation_db``: how strongly the
     multiplexer's classical port rejects light at the quantum frequency. ``signal_bandwidth_hz``:
     each classical channel's optical bandwidth (≈ its symbol rate), which spreads FWM products.
     """
@@ -80,6 +81,7 @@ class WdmPlan:
     booster_noise_figure_db: float = 5.0
     mux_isolation_db: float = 50.0
     signal_bandwidth_hz: float = 32e9
+    booster_band: str = "C"
 
     @property
     def frequencies_hz(self) -> NDArray[np.float64]:
@@ -205,3 +207,18 @@ def band_comb(
             chans.append(ClassicalChannel(f, p, direction))
     uniq = {round(c.frequency_hz): c for c in chans}
     return tuple(uniq[k] for k in sorted(uniq))
+
+
+def in_band(*, wavelength_m: float, band: str) -> bool:
+    """Whether ``wavelength_m`` lies in ``band`` ("C", "C+L", ...; G Suppl. 39 edges).
+
+    >>> in_band(wavelength_m=1550e-9, band="C"), in_band(wavelength_m=1310e-9, band="C+L")
+    (True, False)
+    """
+    for b in band.upper().split("+"):
+        if b not in BANDS_M:
+            raise ConfigError(f"unknown band {b!r}; choose from {', '.join(BANDS_M)} (e.g. 'C+L')")
+        lo_m, hi_m = BANDS_M[b]
+        if lo_m <= wavelength_m <= hi_m:
+            return True
+    return False

@@ -545,9 +545,9 @@ class ReceiverSession:
                 f"record epoch {epoch} seq {seq} out of order (want {want}): dropped, replayed "
                 "or reordered"
             )
-        plain_len = len(body) - TAG_BYTES
-        if seq + 1 >= self.config.max_records_per_key or (
-            ep.plaintext_bytes + max(plain_len, 0) > self.config.max_bytes_per_key
+        plain_len = len(body) - TAG_BYTES if kind == TYPE_DATA else 0
+        if seq >= self.config.max_records_per_key or (
+            ep.plaintext_bytes + plain_len > self.config.max_bytes_per_key
         ):
             raise AuthenticationError("sender exceeded the per-key AES-GCM limits")
         try:

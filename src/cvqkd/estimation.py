@@ -100,6 +100,9 @@ class GateResult:
 class Estimates:
     """Parameter estimates of one block (SNU, input-referred ξ) with intervals at ε_PE.
 
+    ``worst_case_*`` include the shot-noise calibration's uncertainty; ``lgg_worst_case_*`` are
+    Leverrier–Grosshans–Grangier 2010 as stated (SNU taken as exact), computed by
+    :func:`cvqkd.keyrate.finite_size.worst_case_parameters`.
     ``disclosure_key`` and ``disclosed_fraction`` identify the disclosed slots (public);
     :func:`key_samples` returns the others for reconciliation.
     """
@@ -127,6 +130,8 @@ class Estimates:
     snr: Interval
     worst_case_transmittance: float
     worst_case_excess_noise_snu: float
+    lgg_worst_case_transmittance: float
+    lgg_worst_case_excess_noise_snu: float
     residual_mean_z: float
     shot_noise_mean_z: float
     excess_kurtosis: float
@@ -387,6 +392,9 @@ def _finalise(
             f"{b_r / er2:+.3g} (relative) over the block ({b_r / sb_r:.1f} standard errors)"
         )
     n_pairs = int(m)
+    lgg_t, lgg_xi = _lgg_worst_case(
+        meta, t=t, sig2=sig2, U=U, vel=vel, m=m, vx=vx, epsilon_pe=epsilon_pe
+    )
     return Estimates(
         detection=meta.detection,
         epsilon_pe=epsilon_pe,
@@ -411,6 +419,8 @@ def _finalise(
         snr=Interval.of(snr, snr * rel_snr, z),
         worst_case_transmittance=float(wc_t),
         worst_case_excess_noise_snu=float(wc_xi),
+        lgg_worst_case_transmittance=lgg_t,
+        lgg_worst_case_excess_noise_snu=lgg_xi,
         residual_mean_z=float(mean_z),
         shot_noise_mean_z=float(shot_mean_z),
         excess_kurtosis=float(kurt),
@@ -422,6 +432,36 @@ def _finalise(
         residual_drift_z=float(b_r / sb_r),
         gates=GateResult(not reasons, tuple(reasons)),
     )
+
+
+def _lgg_worst_case(
+    meta: BlockMetadata,
+    *,
+    t: float,
+    sig2: float,
+    U: float,
+    vel: float,
+    m: float,
+    vx: float,
+    epsilon_pe: float,
+) -> tuple[float, float]:
+    """LGG 2010 worst case from the KEYRATE engineer's implementation (SNU-normalised inputs)."""
+    from cvqkd.keyrate.finite_size import worst_case_parameters
+
+    if not (U > 0 and math.isfinite(U)):
+        return 0.0, math.inf
+    het = meta.detection == "heterodyne"
+    wc = worst_case_parameters(
+        t_hat=abs(t) / math.sqrt(U),
+        sigma_sq_hat=sig2 / U,
+        estimation_symbols=m / 2.0 if het else m,
+        modulation_variance_snu=vx,
+        detector_efficiency=meta.detector_efficiency,
+        electronic_noise_snu=vel,
+        epsilon_pe=epsilon_pe,
+        detection="heterodyne" if het else "homodyne",
+    )
+    return float(wc.transmittance_min), float(wc.excess_noise_max_snu)
 
 
 Source = TransmissionBlock | Iterable[TransmissionBlock] | str | Path

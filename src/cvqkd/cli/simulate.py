@@ -46,7 +46,7 @@ def _progress(total: int, label: str) -> Any:
 def simulate_command(
     scenario: str = typer.Argument("seed-120km", help="Built-in scenario name or TOML path."),
     symbols: int = typer.Option(..., "--symbols", help="Number of slots (symbols) to simulate."),
-    out: Path = typer.Option(..., "--out", help="Output HDF5 dataset file."),
+    out_path: str = typer.Option(..., "--out", help="Output HDF5 dataset file."),
     seed: int | None = typer.Option(None, "--seed", help="Seed of the random generator."),
     modulation: str = typer.Option(
         "gaussian",
@@ -79,6 +79,7 @@ def simulate_command(
     from cvqkd.sim.channel import ChannelParameters
     from cvqkd.sim.session import SessionSettings, block_metadata, count_pilots, simulate_stream
 
+    out = Path(out_path)
     if symbols < 1:
         raise ConfigError(f"--symbols must be >= 1, got {symbols}")
     if detection is not None and detection not in ("homodyne", "heterodyne"):
@@ -144,7 +145,7 @@ def simulate_command(
 
 
 def estimate_command(
-    file: Path = typer.Argument(..., help="HDF5 dataset (simulated or measured)."),
+    file_path: str = typer.Argument(..., help="HDF5 dataset (simulated or measured)."),
     disclosed_fraction: float = typer.Option(
         0.5, "--disclosed-fraction", help="Share of data symbols disclosed for estimation."
     ),
@@ -167,6 +168,7 @@ def estimate_command(
     from cvqkd.errors import SecurityAbort
     from cvqkd.estimation import estimate, summary_rows
 
+    file = Path(file_path)
     meta, _ = read_metadata(file)
     est = estimate(
         file,

@@ -50,8 +50,28 @@ from cvqkd.sim.phase_recovery import (
 )
 
 #: Received pilot amplitude per quadrature [√SNU] used when none is given (pilot phase-error
-#: variance ≈ (1 + v_el)/30² ≈ 1.1e-3 rad² before averaging).
-DEFAULT_PILOT_AMPLITUDE_AT_BOB = 30.0
+#: variance ≈ (1 + v_el)/50² ≈ 4e-4 rad²).
+DEFAULT_PILOT_AMPLITUDE_AT_BOB = 50.0
+
+
+def predicted_phase_error_variance_rad2(
+    *, pilot_period: int, wiener_variance_per_symbol_rad2: float, pilot_phase_variance_rad2: float
+) -> float:
+    """Mean residual phase-error variance of linear interpolation between single pilots (W = 1).
+
+    At fraction f = j/P of the way between two pilots the error is a Brownian-bridge term,
+    variance σ_w² P f(1 − f), plus the interpolated pilot errors, σ_n²[(1 − f)² + f²]; averaged
+    over the P slots j = 0..P−1 of a frame (a derivation for this DSP, exact for Gaussian
+    pilot errors; σ_n² ≈ N/A² with N the per-quadrature noise and A the pilot amplitude at Bob).
+
+    >>> predicted_phase_error_variance_rad2(pilot_period=2, wiener_variance_per_symbol_rad2=0.0,
+    ...     pilot_phase_variance_rad2=1.0)
+    0.75
+    """
+    f = np.arange(pilot_period) / pilot_period
+    bridge = wiener_variance_per_symbol_rad2 * pilot_period * f * (1 - f)
+    noise = pilot_phase_variance_rad2 * ((1 - f) ** 2 + f**2)
+    return float(np.mean(bridge + noise))
 
 
 @dataclass(frozen=True)
@@ -63,7 +83,8 @@ class SessionSettings:
         shaping_nu: ν for probabilistically shaped QAM (None: default).
         pilot_period: P, one pilot every P slots; None: 10 for a local LO, 0 (none) otherwise.
         pilot_amplitude_snu: |p| of Alice's pilot [√SNU]; None: received amplitude 30 √SNU.
-        phase_window_pilots: W, odd window (pilots) of the phase-estimate average.
+        phase_window_pilots: W, odd window (pilots) of the phase-estimate average (1: none,
+            best for Wiener phase noise with strong pilots).
         shot_noise_calibration_fraction: share of payload slots used for shot-noise calibration.
         electronic_noise_calibration_fraction: share used for electronic-noise calibration.
         adc_bits: ADC resolution (0: ideal, float samples, no clipping).
@@ -77,7 +98,7 @@ class SessionSettings:
     shaping_nu: float | None = None
     pilot_period: int | None = None
     pilot_amplitude_snu: float | None = None
-    phase_window_pilots: int = 5
+    phase_window_pilots: int = 1
     shot_noise_calibration_fraction: float = 0.1
     electronic_noise_calibration_fraction: float = 0.05
     adc_bits: int = 12
@@ -160,6 +181,18 @@ def _plan(ch: ChannelParameters, s: SessionSettings) -> _Plan:
         "adc_full_scale_snu": fs,
         "lo_power_drift_fraction": s.lo_power_drift_fraction,
     }
+    if period and s.phase_window_pilots == 1:
+        noise_q = 1 + ch.electronic_noise_snu + eta_t * ch.excess_noise_snu / 2
+        v_err = predicted_phase_error_variance_rad2(
+            pilot_period=period,
+            wiener_variance_per_symbol_rad2=ch.phase_noise_variance_per_symbol,
+            pilot_phase_variance_rad2=noise_q / pilot_at_bob**2,
+        )
+        # Marie & Alléaume 2017: ξ_phase = 2 V_A (1 − e^{−V_err/2}), input-referred.
+        truth["phase_error_variance_rad2_predicted"] = v_err
+        truth["phase_noise_snu_predicted"] = (
+            -2 * ch.modulation_variance_snu * math.expm1(-v_err / 2)
+        )
     truth.update({f"excess_noise_snu.{k}": v for k, v in ch.excess_noise_sources_snu.items()})
     meta = BlockMetadata(
         detection=ch.detection,

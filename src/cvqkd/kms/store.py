@@ -838,9 +838,12 @@ class PostgresKeyStore(KeyStore):
         with self._tx() as cur:
             # Serialise schema creation between processes starting at once.
             cur.execute("SELECT pg_advisory_xact_lock(720140014)")
-            for stmt in _DDL_POSTGRES.split(";"):
-                if stmt.strip():
-                    cur.execute(stmt)
+            # DDL on existing tables would take table locks that deadlock with live traffic.
+            cur.execute("SELECT to_regclass('meta'), to_regclass('chunks_key')")
+            if None in cur.fetchone():
+                for stmt in _DDL_POSTGRES.split(";"):
+                    if stmt.strip():
+                        cur.execute(stmt)
         self._init_meta(chunk_bits)
 
     def _exec(self, cur: Any, sql: str, params: Sequence[Any] = ()) -> Any:

@@ -389,14 +389,21 @@ class ScenarioConfig(_Strict):
 
 
 def _error_line(exc: ValidationError, where: str) -> str:
-    err = exc.errors()[0]
+    errors = exc.errors()
+    # an unknown key usually explains a "missing" one (a typo): report it first
+    err = next((e for e in errors if e.get("type") == "extra_forbidden"), errors[0])
+    more = (
+        f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
+        if len(errors) > 1
+        else ""
+    )
     loc = ".".join(str(p) for p in err.get("loc", ()))
     if err.get("type") == "extra_forbidden":
-        return f"{where}: unknown key '{loc}'"
+        return f"{where}: unknown key '{loc}'{more}"
     if err.get("type") == "missing":
-        return f"{where}: missing key '{loc}'"
+        return f"{where}: missing key '{loc}'{more}"
     msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
-    return f"{where}: {loc + ': ' if loc else ''}{msg}"
+    return f"{where}: {loc + ': ' if loc else ''}{msg}{more}"
 
 
 def scenario_from_dict(data: dict[str, Any], *, source: str = "<dict>") -> Scenario:

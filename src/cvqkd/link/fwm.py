@@ -7,10 +7,12 @@ Inoue, J. Lightwave Technol. 10, 1553 (1992), Eqs. (1)–(5), as used by Eraerds
     η_ijk = α²/(α² + Δβ²) · [1 + 4 e^{−αL} sin²(ΔβL/2)/(1 − e^{−αL})²],
 
 D_x = 3 for the degenerate product (i = j), 6 otherwise (k ≠ i, j), co-polarised channels
-(worst case). The phase mismatch Δβ = β(ω_i) + β(ω_j) − β(ω_k) − β(ω_F) is computed from
-β(ω) = β₂(ω − ω₀)²/2 + β₃(ω − ω₀)³/6 with β₂ = −λ₀² D/(2πc), β₃ = λ₀⁴ (S + 2D/λ₀)/(2πc)², D
-and S = dD/dλ at λ₀ (this reproduces Inoue's Δβ = (2πλ²/c)|Δf_ik||Δf_jk|[D + (λ²/2c)
-(dD/dλ)(|Δf_ik| + |Δf_jk|)] to the order it keeps).
+(worst case). The phase mismatch Δβ = β(ω_i) + β(ω_j) − β(ω_k) − β(ω_F) is computed exactly for
+β(ω) = β₂(ω − ω₀)²/2 + β₃(ω − ω₀)³/6, β₂ = −λ₀² D/(2πc), β₃ = λ₀⁴ (S + 2D/λ₀)/(2πc)² (D and
+S = dD/dλ at λ₀), which gives Δβ = −β₂(ω̄)(ω_i − ω_k)(ω_j − ω_k) with β₂ at ω̄ = (ω_i + ω_j)/2.
+Inoue's closed form Δβ = (2πλ²/c)|Δf_ik||Δf_jk|[D + (λ²/2c)(dD/dλ)(|Δf_ik| + |Δf_jk|)] is the
+same when f_i and f_j lie on the same side of f_k; its absolute values misplace β₂ otherwise,
+which matters near the zero-dispersion wavelength (verified in tests/unit/test_link_fwm.py).
 
 Spectrum: each classical channel occupies ``signal_bandwidth_hz`` (flat); a product's spectrum
 is their triple convolution, taken as a Gaussian of the same variance σ² = 3B²/12. Photons per

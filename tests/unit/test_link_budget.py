@@ -1,0 +1,153 @@
+"""The assembled noise budget (cvqkd.link.budget) on the built-in scenarios."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from cvqkd.link.budget import SOURCE_NAMES, NoiseBudget, noise_budget
+from cvqkd.link.raman import thermal_occupation
+from cvqkd.link.wdm import ClassicalChannel
+from cvqkd.scenario import Scenario, builtin_scenario_names, load_scenario
+from cvqkd.units import attenuation_db_per_km_to_per_m
+from tests.conftest import load_reference
+
+
+def _single_channel(
+    s: Scenario, *, direction: str = "co", frequency_hz: float | None = None
+) -> Scenario:
+    c = s.wdm.channels[0]
+    return s.with_channels(
+        (ClassicalChannel(frequency_hz or c.frequency_hz, c.launch_power_w, direction),)  # type: ignore[arg-type]
+    )
+
+
+@pytest.mark.parametrize(("direction", "key"), [("co", "forward"), ("counter", "backward")])
+def test_kumar2015_scenario_reproduces_the_anchor(direction: str, key: str) -> None:
+    ref = load_reference("raman_kumar2015.json")
+    s = _single_channel(load_scenario("kumar2015-25km"), direction=direction)
+    b = noise_budget(s)
+    name = "raman_forward" if direction == "co" else "raman_backward"
+    # The reference's "at Bob" figures exclude the detector efficiency (η_D = 1 there):
+    # at_bob/η = ξ_in · T is the noise at Bob's receiver input, after the 0.5 dB add/drop.
+    at_receiver_input = b.at_bob_snu(name) / b.detector_efficiency
+    assert at_receiver_input == pytest.approx(ref["published"][f"noise_at_bob_{key}_snu"], rel=0.05)
+    assert at_receiver_input == pytest.approx(
+        ref["recomputed"][f"noise_at_bob_{key}_snu"], rel=1e-3
+    )
+
+
+def test_budget_identities() -> None:
+    b = noise_budget(load_scenario("seed-120km"))
+    assert tuple(b.sources_snu) == SOURCE_NAMES
+    assert b.excess_noise_snu == pytest.approx(sum(b.sources_snu.values()), rel=1e-15)
+    for name in SOURCE_NAMES:
+        assert b.at_bob_snu(name) == pytest.approx(
+            b.sources_snu[name] * b.transmittance * b.detector_efficiency, rel=1e-15
+        )
+        # every optical source: 2 × photons per mode on the detector (Kumar: ξ_bob = 2N)
+        if name in b.photons_per_mode_at_bob:
+            assert b.at_bob_snu(name) == pytest.approx(
+                2 * b.photons_per_mode_at_bob[name], rel=1e-12
+            )
+    with pytest.raises(TypeError):
+        b.sources_snu["fwm"] = 1.0  # type: ignore[index]
+
+
+def test_transmittance_composition() -> None:
+    # kumar2015: 25 km × 0.2 dB/km + 0.5 dB demux, no mux loss, no connectors → 5.5 dB.
+    b = noise_budget(load_scenario("kumar2015-25km"))
+    assert b.transmittance == pytest.approx(10**-0.55, rel=1e-12)
+
+
+@pytest.mark.parametrize("lengths_km", [(10.0, 40.0), (25.0, 100.0)])
+def test_length_dependence_follows_closed_forms(lengths_km: tuple[float, float]) -> None:
+    base = load_scenario("kumar2015-25km")  # constant 0.2 dB/km at both wavelengths
+    a = float(attenuation_db_per_km_to_per_m(0.2))
+    l1, l2 = (x * 1e3 for x in lengths_km)
+    fwd = [
+        noise_budget(base.with_length(length_m=x)).sources_snu["raman_forward"] for x in (l1, l2)
+    ]
+    # input-referred forward: N_bob ∝ L e^{−αL}, T ∝ e^{−αL} → ξ_in ∝ L exactly
+    assert fwd[1] / fwd[0] == pytest.approx(l2 / l1, rel=1e-12)
+    counter = _single_channel(base, direction="counter")
+    bwd = [
+        noise_budget(counter.with_length(length_m=x)).sources_snu["raman_backward"]
+        for x in (l1, l2)
+    ]
+
+    def closed(length: float) -> float:  # (1 − e^{−2αL})/(2α) / e^{−αL}
+        return (1 - np.exp(-2 * a * length)) / (2 * a) / np.exp(-a * length)
+
+    assert bwd[1] / bwd[0] == pytest.approx(closed(l2) / closed(l1), rel=1e-12)
+
+
+def test_moving_the_channel_across_switches_anti_stokes_to_stokes() -> None:
+    s = load_scenario("kumar2015-25km")
+    nu_q = s.quantum_frequency_hz
+    offset = s.wdm.channels[0].frequency_hz - nu_q  # classical below the quantum: anti-Stokes
+    assert offset < 0
+    anti = noise_budget(s).sources_snu["raman_forward"]
+    stokes = noise_budget(_single_channel(s, frequency_hz=nu_q - offset)).sources_snu[
+        "raman_forward"
+    ]
+    n = thermal_occupation(offset_hz=offset, temperature_k=s.raman.temperature_k)
+    # constant attenuation: only the spectrum's thermal factor changes
+    assert stokes / anti == pytest.approx((n + 1) / n, rel=1e-12)
+
+
+def test_lodewyck2007_scenario_gives_the_published_rate() -> None:
+    ref = load_reference("gg02_lodewyck2007.json")
+    b = noise_budget(load_scenario("lodewyck2007-25km"))
+    assert b.transmittance == pytest.approx(ref["inputs"]["transmittance"], rel=1e-4)
+    assert b.excess_noise_snu == pytest.approx(ref["inputs"]["excess_noise_snu"], rel=1e-12)
+    rate = b.key_rate()
+    exp = ref["expected_per_symbol"]
+    # the reference's tolerance: 1e-4 bit/symbol
+    assert float(rate.key_rate_bits_per_symbol) == pytest.approx(
+        exp["key_rate_bits_per_symbol"], abs=1e-4
+    )
+    assert float(rate.holevo_bits) == pytest.approx(exp["holevo_bits"], abs=1e-4)
+    # published 12.3 kb/s at 350 kHz; printed to 3 figures → 1 %
+    assert b.key_rate_bps() == pytest.approx(ref["published"]["key_rate_bps"], rel=0.01)
+
+
+def test_seed_120km_key_rate_is_positive() -> None:
+    s = load_scenario("seed-120km")
+    assert 0.95 <= s.reconciliation_efficiency <= 0.98
+    assert s.fibre.length_m == 120e3
+    assert all(c.direction == "co" for c in s.wdm.channels) and s.wdm.channels
+    b = noise_budget(s)
+    assert float(b.key_rate().key_rate_bits_per_symbol) > 0
+    assert b.key_rate_bps() > 0
+
+
+def test_ase_only_inside_the_booster_band() -> None:
+    metro = load_scenario("metro-25km-80ch")
+    assert noise_budget(metro).sources_snu["ase"] == 0.0  # quantum at 1310 nm: no EDFA ASE
+    c_band = metro.replace(quantum_wavelength_m=1530.33e-9)
+    assert noise_budget(c_band).sources_snu["ase"] > 0
+
+
+def test_counter_propagating_leakage_uses_the_directivity() -> None:
+    s = load_scenario("seed-120km")
+    co = noise_budget(_single_channel(s)).sources_snu["crosstalk"]
+    counter = noise_budget(_single_channel(s, direction="counter")).sources_snu["crosstalk"]
+    t_span = float(s.fibre.span_transmittance(wavelength_m=s.quantum_wavelength_m))
+    assert counter / co == pytest.approx(s.receiver.demux_directivity / t_span, rel=1e-12)
+
+
+def test_every_builtin_budget_is_finite() -> None:
+    for name in builtin_scenario_names():
+        b = noise_budget(load_scenario(name))
+        assert 0 < b.transmittance < 1
+        assert all(np.isfinite(v) and v >= 0 for v in b.sources_snu.values()), name
+
+
+def test_noise_budget_is_frozen() -> None:
+    b = noise_budget(load_scenario("kumar2015-25km"))
+    assert isinstance(b, NoiseBudget)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        b.transmittance = 1.0  # type: ignore[misc]

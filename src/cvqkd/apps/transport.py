@@ -36,12 +36,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
+import socket
 import struct
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import BinaryIO, Literal, Protocol
+from typing import Any, BinaryIO, Literal, Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -59,7 +60,13 @@ from cvqkd.apps.hybrid import (
 )
 from cvqkd.apps.keysource import MasterKeySource, SlaveKeySource
 from cvqkd.apps.policy import DryPolicy, Metrics, PolicyConfig, obtain_key
-from cvqkd.errors import AuthenticationError, ConfigError, DataFormatError, KeyNotFoundError
+from cvqkd.errors import (
+    AuthenticationError,
+    ConfigError,
+    CvqkdError,
+    DataFormatError,
+    KeyNotFoundError,
+)
 
 log = logging.getLogger("cvqkd.apps")
 
@@ -612,6 +619,11 @@ class ReceiverSession:
 # -- I/O over a socket ------------------------------------------------------------------------
 
 
+class PeerConnectionError(CvqkdError):
+    """The TCP connection to the peer failed or was reset (the peer may have refused the stream;
+    its own error says why)."""
+
+
 class _Reader(Protocol):
     def read(self, n: int = ..., /) -> bytes: ...
 
@@ -682,7 +694,7 @@ def _max_body(config: TransportConfig) -> int:
 
 
 def send_stream(
-    sock: object,
+    sock: socket.socket,
     source: BinaryIO,
     *,
     key_source: MasterKeySource,
@@ -693,34 +705,40 @@ def send_stream(
 
     Reads the receiver's HELLO, sends START, records and END, then waits for the ACK.
     """
-    import socket as _socket
-
-    assert isinstance(sock, _socket.socket)
     t0 = time.perf_counter()
     session = SenderSession(key_source=key_source, config=config, metrics=metrics)
     reader = sock.makefile("rb")
     try:
-        hello = read_exact(reader, HELLO_BYTES, what="HELLO")
-        sock.sendall(session.start(hello))
-        size = session.config.record_bytes
-        while True:
-            chunk = source.read(size)
-            if not chunk:
-                break
-            for part in session.seal(chunk):
-                sock.sendall(part)
-        sock.sendall(session.finish())
-        got = read_record(reader, max_body=4096)
-        if got is None:
-            raise AuthenticationError("receiver closed the connection without an ACK")
-        session.check_ack(*got)
+        _send_body(sock, reader, session, source)
+    except OSError as exc:
+        raise PeerConnectionError(
+            f"connection to the receiver failed: {exc} (the receiver may have rejected the "
+            "stream; see its error)"
+        ) from None
     finally:
         reader.close()
     return _report("sender", session.session_id, session.metrics, session.data_records, t0)
 
 
+def _send_body(sock: socket.socket, reader: Any, session: SenderSession, source: BinaryIO) -> None:
+    hello = read_exact(reader, HELLO_BYTES, what="HELLO")
+    sock.sendall(session.start(hello))
+    size = session.config.record_bytes
+    while True:
+        chunk = source.read(size)
+        if not chunk:
+            break
+        for part in session.seal(chunk):
+            sock.sendall(part)
+    sock.sendall(session.finish())
+    got = read_record(reader, max_body=4096)
+    if got is None:
+        raise AuthenticationError("receiver closed the connection without an ACK")
+    session.check_ack(*got)
+
+
 def receive_stream(
-    sock: object,
+    sock: socket.socket,
     sink: BinaryIO,
     *,
     key_source: SlaveKeySource,
@@ -728,25 +746,30 @@ def receive_stream(
     metrics: Metrics | None = None,
 ) -> TransferReport:
     """Receive, verify and write to ``sink`` one stream from a connected socket; send the ACK."""
-    import socket as _socket
-
-    assert isinstance(sock, _socket.socket)
     t0 = time.perf_counter()
     session = ReceiverSession(key_source=key_source, config=config, metrics=metrics)
     reader = sock.makefile("rb")
     try:
-        sock.sendall(session.hello())
-        session.accept_start(read_exact(reader, START.size, what="START"))
-        limit = _max_body(session.config)
-        while not session.finished:
-            got = read_record(reader, max_body=limit)
-            if got is None:
-                raise AuthenticationError("stream truncated: connection closed before END")
-            plain = session.open(*got)
-            if plain:
-                sink.write(plain)
-        sink.flush()
-        sock.sendall(session.ack())
+        _receive_body(sock, reader, session, sink)
+    except OSError as exc:
+        raise PeerConnectionError(f"connection to the sender failed: {exc}") from None
     finally:
         reader.close()
     return _report("receiver", session.session_id, session.metrics, session.data_records, t0)
+
+
+def _receive_body(
+    sock: socket.socket, reader: Any, session: ReceiverSession, sink: BinaryIO
+) -> None:
+    sock.sendall(session.hello())
+    session.accept_start(read_exact(reader, START.size, what="START"))
+    limit = _max_body(session.config)
+    while not session.finished:
+        got = read_record(reader, max_body=limit)
+        if got is None:
+            raise AuthenticationError("stream truncated: connection closed before END")
+        plain = session.open(*got)
+        if plain:
+            sink.write(plain)
+    sink.flush()
+    sock.sendall(session.ack())

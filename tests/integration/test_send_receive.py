@@ -1,0 +1,204 @@
+"""`cvqkd send` -> `cvqkd receive` end to end through two real KMEs on loopback.
+
+The KMEs are cvqkd.kms.testing.DevKmePair (real mTLS ETSI GS QKD 014 servers in threads, real
+development certificates); send and receive run as separate processes, as they would at two
+sites: master SAE_A at the sender (KME_A), slave SAE_B at the receiver (KME_B). Checked: the
+bytes arrive unchanged, the number of key epochs, the dry-KME policies, a lost key ID, and
+that a failed stream leaves no output file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cvqkd.kms.testing import DevKmePair
+
+TIMEOUT_S = 60
+
+
+@pytest.fixture
+def kmes(tmp_path: Path):  # type: ignore[no-untyped-def]
+    with DevKmePair(tmp_path / "kme", fill_bits=1 << 16) as pair:  # 256 keys of 256 bits
+        yield pair
+
+
+def _tls(kmes: DevKmePair, sae: str) -> list[str]:
+    c = kmes.certs[sae]
+    return ["--cert", str(c.cert_file), "--key", str(c.key_file), "--ca", str(kmes.ca_file)]
+
+
+def _start_receiver(kmes: DevKmePair, *args: str) -> tuple[subprocess.Popen[bytes], str]:
+    cmd = [sys.executable, "-m", "cvqkd", "receive", "--listen", "127.0.0.1:0"]
+    cmd += ["--kme-url", kmes.url("KME_B"), *_tls(kmes, "SAE_B"), *args]
+    proc = subprocess.Popen(
+        cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert proc.stderr is not None
+    line = proc.stderr.readline().decode()
+    assert "listening on" in line, line
+    return proc, line.rsplit(" ", 1)[-1].strip()
+
+
+def _send(kmes: DevKmePair, address: str, *args: str, stdin: bytes | None = None):  # type: ignore[no-untyped-def]
+    cmd = [sys.executable, "-m", "cvqkd", "send", "--to", address]
+    cmd += ["--kme-url", kmes.url("KME_A"), *_tls(kmes, "SAE_A"), "--slave-sae-id", "SAE_B"]
+    return subprocess.run(
+        [*cmd, *args], input=stdin, capture_output=True, timeout=TIMEOUT_S, check=False
+    )
+
+
+def _finish(proc: subprocess.Popen[bytes]) -> tuple[int, bytes, str]:
+    out, err = proc.communicate(timeout=TIMEOUT_S)
+    return proc.returncode, out, err.decode()
+
+
+def test_file_round_trip_with_rekeys(kmes: DevKmePair, tmp_path: Path) -> None:
+    data = os.urandom(3 << 20) + b"tail"
+    src, dst = tmp_path / "in.bin", tmp_path / "out.bin"
+    src.write_bytes(data)
+    rx, addr = _start_receiver(kmes, "--master-sae-id", "SAE_A", "--out", str(dst), "--json")
+    sent = _send(
+        kmes,
+        addr,
+        "--in",
+        str(src),
+        "--rekey-bytes",
+        str(1 << 20),
+        "--record-bytes",
+        "65536",
+        "--json",
+    )
+    assert sent.returncode == 0, sent.stderr.decode()
+    code, out, err = _finish(rx)
+    assert code == 0, err
+    assert dst.read_bytes() == data
+    tx_report: dict[str, Any] = json.loads(sent.stdout)
+    rx_report: dict[str, Any] = json.loads(out)
+    # 3 MiB + 4 bytes rekeyed every 1 MiB: 4 epochs, one 256-bit QKD key each, both ends agree
+    assert tx_report["epochs"] == rx_report["epochs"] == 4
+    assert tx_report["qkd_keys_used"] == rx_report["qkd_keys_used"] == 4
+    assert rx_report["plaintext_bytes"] == len(data)
+    assert tx_report["session_id"] == rx_report["session_id"]
+
+
+def test_stdin_to_stdout_qkd_mode(kmes: DevKmePair) -> None:
+    data = b"line of text\n" * 5000
+    rx, addr = _start_receiver(kmes, "--master-sae-id", "SAE_A", "--mode", "qkd")
+    sent = _send(kmes, addr, "--mode", "qkd", "--record-bytes", "4096", stdin=data)
+    assert sent.returncode == 0, sent.stderr.decode()
+    code, out, err = _finish(rx)
+    assert code == 0, err
+    assert out == data
+    assert "plaintext bytes: 65000" in err  # report on stderr when stdout carries the data
+
+
+def test_dry_kme_pqc_only(tmp_path: Path) -> None:
+    with DevKmePair(tmp_path / "kme", fill_bits=2 * 256) as kmes:  # two keys only
+        rx, addr = _start_receiver(
+            kmes,
+            "--master-sae-id",
+            "SAE_A",
+            "--policy",
+            "pqc-only",
+            "--out",
+            str(tmp_path / "o"),
+            "--json",
+        )
+        sent = _send(
+            kmes,
+            addr,
+            "--rekey-bytes",
+            "10000",
+            "--record-bytes",
+            "5000",
+            "--policy",
+            "pqc-only",
+            "--json",
+            stdin=b"z" * 50000,
+        )
+        assert sent.returncode == 0, sent.stderr.decode()
+        code, out, err = _finish(rx)
+    assert code == 0, err
+    assert (tmp_path / "o").read_bytes() == b"z" * 50000
+    report = json.loads(sent.stdout)
+    assert report["qkd_keys_used"] == 2 and report["epochs"] == 5
+    assert report["metrics"]["pqc_only_epochs"] == 3
+    assert json.loads(out)["metrics"]["pqc_only_epochs"] == 3
+
+
+def test_dry_kme_wait_times_out_and_leaves_no_file(tmp_path: Path) -> None:
+    with DevKmePair(tmp_path / "kme", fill_bits=256) as kmes:  # one key only
+        dst = tmp_path / "o"
+        rx, addr = _start_receiver(kmes, "--master-sae-id", "SAE_A", "--out", str(dst))
+        sent = _send(
+            kmes,
+            addr,
+            "--rekey-bytes",
+            "1000",
+            "--record-bytes",
+            "1000",
+            "--policy",
+            "wait",
+            "--wait-timeout",
+            "0.5",
+            stdin=b"q" * 5000,
+        )
+        code, _out, err = _finish(rx)
+    assert sent.returncode == 1
+    stderr = sent.stderr.decode()
+    assert "KME dry for 0.5 s" in stderr and "Traceback" not in stderr
+    assert code != 0 and "truncated" in err and "Traceback" not in err
+    assert not dst.exists() and not Path(str(dst) + ".part").exists()
+
+
+def test_unknown_key_id_at_the_receiver(kmes: DevKmePair, tmp_path: Path) -> None:
+    # the receiver asks its KME for keys of master SAE_A2, which never issued them
+    dst = tmp_path / "o"
+    rx, addr = _start_receiver(
+        kmes, "--master-sae-id", "SAE_A2", "--key-fetch-timeout", "0", "--out", str(dst)
+    )
+    sent = _send(kmes, addr, stdin=b"secret")
+    code, _out, err = _finish(rx)
+    assert code != 0 and sent.returncode != 0
+    assert err.count("\n") <= 2 and "cvqkd: error:" in err and "Traceback" not in err
+    assert "not available at this KME" in err
+    assert b"Traceback" not in sent.stderr and b"receiver may have rejected" in sent.stderr
+    assert not dst.exists()
+
+
+def test_bad_flags_exit_2(kmes: DevKmePair, tmp_path: Path) -> None:
+    bad = _send(kmes, "localhost", stdin=b"")
+    assert bad.returncode == 2 and b"--to must be HOST:PORT" in bad.stderr
+    missing = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cvqkd",
+            "receive",
+            "--listen",
+            "127.0.0.1:0",
+            "--kme-url",
+            "https://127.0.0.1:1",
+            "--cert",
+            str(tmp_path / "nope.pem"),
+            "--key",
+            "k",
+            "--ca",
+            "c",
+            "--master-sae-id",
+            "SAE_A",
+        ],
+        capture_output=True,
+        timeout=TIMEOUT_S,
+        check=False,
+    )
+    assert missing.returncode == 2 and b"--cert file not found" in missing.stderr
+    policy = _send(kmes, "127.0.0.1:9", "--policy", "maybe", stdin=b"")
+    assert policy.returncode == 2 and b"unknown dry-KME policy" in policy.stderr

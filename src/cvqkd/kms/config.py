@@ -124,7 +124,9 @@ class KmeConfig(_Section):
 
 
 def _first_error(exc: ValidationError) -> str:
-    err = exc.errors()[0]
+    errors = exc.errors()
+    # An unknown key (a typo) usually explains the "missing" ones: report it first.
+    err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     where = ".".join(str(p) for p in err["loc"])
     if err["type"] == "extra_forbidden":
         return f"unknown key {where!r}"

@@ -11,7 +11,15 @@ from cvqkd import __version__
 from cvqkd.errors import CvqkdError
 
 #: Sub-command modules, each with ``register(app: typer.Typer) -> None``.
-COMMAND_MODULES: tuple[str, ...] = ("kme", "budget", "codes", "simulate", "apps", "keyrate")
+COMMAND_MODULES: tuple[str, ...] = (
+    "kme",
+    "budget",
+    "codes",
+    "simulate",
+    "apps",
+    "keyrate",
+    "fer",
+)
 
 app = typer.Typer(
     name="cvqkd",

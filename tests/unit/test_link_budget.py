@@ -151,3 +151,19 @@ def test_noise_budget_is_frozen() -> None:
     assert isinstance(b, NoiseBudget)
     with pytest.raises(dataclasses.FrozenInstanceError):
         b.transmittance = 1.0  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("factor", [0.1, 0.5, 2.0, 10.0])
+def test_power_scaling_matches_a_rebuilt_budget(factor: float) -> None:
+    # metro with the quantum channel moved into the C band: Raman, crosstalk, ASE and FWM all
+    # present, so the P, P³ and constant parts are each exercised.
+    s = load_scenario("metro-25km-80ch").replace(quantum_wavelength_m=1530.72e-9)
+    s = s.replace(wdm=dataclasses.replace(s.wdm, transmitter_osnr_db=45.0))
+    base = noise_budget(s)
+    assert min(base.sources_snu[k] for k in ("raman_forward", "fwm", "crosstalk", "ase")) > 0
+    rebuilt = noise_budget(s.replace(wdm=s.wdm.scaled_power(factor=factor)))
+    assert base.excess_noise_at_power_scale_snu(factor) == pytest.approx(
+        rebuilt.excess_noise_snu, rel=1e-12
+    )
+    vec = base.excess_noise_at_power_scale_snu(np.array([1.0, factor]))
+    np.testing.assert_allclose(vec, [base.excess_noise_snu, rebuilt.excess_noise_snu], rtol=1e-12)

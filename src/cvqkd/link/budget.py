@@ -39,12 +39,14 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from cvqkd.link.fwm import fwm_photons_per_mode
 from cvqkd.link.leakage import ase_photons_per_mode, crosstalk_photons_per_mode
 from cvqkd.link.phase import phase_error_variance_rad2, phase_noise_snu
 from cvqkd.link.raman import raman_photons_per_mode
 from cvqkd.link.wdm import in_band
+from cvqkd.units import FloatOrArray
 
 if TYPE_CHECKING:
     from cvqkd.keyrate.gaussian import GG02Rate
@@ -60,6 +62,10 @@ SOURCE_NAMES: tuple[str, ...] = (
     "phase",
     "modulation",
 )
+
+
+#: Sources proportional to the classical launch power.
+_LINEAR_IN_POWER = ("raman_forward", "raman_backward", "crosstalk")
 
 
 @dataclass(frozen=True)
@@ -113,6 +119,21 @@ class NoiseBudget:
     def electronic_noise_input_referred_snu(self) -> float:
         """v_el/(η T): the trusted detector noise as if it were at the channel input [SNU]."""
         return self.electronic_noise_snu / (self.detector_efficiency * self.transmittance)
+
+    def excess_noise_at_power_scale_snu(self, factor: ArrayLike) -> FloatOrArray:
+        """Total ξ [SNU] if every classical launch power were multiplied by ``factor``
+        (vectorised): Raman and crosstalk scale as P, FWM as P³ (P_i P_j P_k), ASE, phase and
+        modulation noise not at all (the booster's ASE is set by its gain, not its input).
+
+        For capacity sweeps (how much classical power before the key vanishes) without
+        recomputing the budget. ``factor=1`` gives :attr:`excess_noise_snu`.
+        """
+        x = np.asarray(factor, dtype=float)
+        src = self.sources_snu
+        linear = sum(src.get(k, 0.0) for k in _LINEAR_IN_POWER)
+        rest = sum(v for k, v in src.items() if k not in _LINEAR_IN_POWER and k != "fwm")
+        out = rest + linear * x + src.get("fwm", 0.0) * x**3
+        return float(out) if np.ndim(out) == 0 else out
 
     def key_rate(self, *, trusted_detector: bool = True) -> GG02Rate:
         """Asymptotic GG02 rate (reverse reconciliation, collective attacks) of this budget."""

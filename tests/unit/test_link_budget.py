@@ -167,3 +167,16 @@ def test_power_scaling_matches_a_rebuilt_budget(factor: float) -> None:
     )
     vec = base.excess_noise_at_power_scale_snu(np.array([1.0, factor]))
     np.testing.assert_allclose(vec, [base.excess_noise_snu, rebuilt.excess_noise_snu], rtol=1e-12)
+
+
+def test_dv_noise_density_matches_the_raman_power_closed_form() -> None:
+    # A DV receiver sees the Raman power in its filter: P = β P_c L e^{−αL} Δλ (both
+    # polarisations; Eraerds 2010 Eq. 2) after the post-fibre losses.
+    s = load_scenario("kumar2015-25km")
+    b = noise_budget(s)
+    a = float(attenuation_db_per_km_to_per_m(0.2))
+    length = s.fibre.length_m
+    beta = 3e-9 * 1e6  # 1/(km·nm) → 1/m²
+    expected = beta * 1e-3 * length * np.exp(-a * length) * 10**-0.05  # W per m of filter
+    assert b.noise_spectral_density_w_per_m["raman_forward"] == pytest.approx(expected, rel=1e-9)
+    assert b.total_noise_spectral_density_w_per_m == pytest.approx(expected, rel=1e-9)

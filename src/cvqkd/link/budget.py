@@ -46,7 +46,7 @@ from cvqkd.link.leakage import ase_photons_per_mode, crosstalk_photons_per_mode
 from cvqkd.link.phase import phase_error_variance_rad2, phase_noise_snu
 from cvqkd.link.raman import raman_photons_per_mode
 from cvqkd.link.wdm import in_band
-from cvqkd.units import FloatOrArray
+from cvqkd.units import PLANCK_J_S, SPEED_OF_LIGHT_M_S, FloatOrArray
 
 if TYPE_CHECKING:
     from cvqkd.keyrate.gaussian import GG02Rate
@@ -94,12 +94,26 @@ class NoiseBudget:
     reconciliation_efficiency: float = 1.0
     scenario_name: str = ""
     photons_per_mode_at_bob: Mapping[str, float] = field(default_factory=dict)
+    noise_spectral_density_w_per_m: Mapping[str, float] = field(default_factory=dict)
+    quantum_wavelength_m: float = 0.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sources_snu", MappingProxyType(dict(self.sources_snu)))
         object.__setattr__(
             self, "photons_per_mode_at_bob", MappingProxyType(dict(self.photons_per_mode_at_bob))
         )
+        object.__setattr__(
+            self,
+            "noise_spectral_density_w_per_m",
+            MappingProxyType(dict(self.noise_spectral_density_w_per_m)),
+        )
+
+    @property
+    def total_noise_spectral_density_w_per_m(self) -> float:
+        """Sum of the optical noise spectral densities at Bob's receiver input [W/m], both
+        polarisations: what a DV receiver (no LO mode selection) sees through its filter.
+        Pass it to ``cvqkd.keyrate.dv.background_yield_from_noise`` with the filter width."""
+        return float(sum(self.noise_spectral_density_w_per_m.values()))
 
     @property
     def excess_noise_snu(self) -> float:
@@ -235,10 +249,16 @@ def noise_budget(scenario: Scenario) -> NoiseBudget:
 
     sources: dict[str, float] = {}
     photons_bob: dict[str, float] = {}
+    density: dict[str, float] = {}
+    photon_j = PLANCK_J_S * nu_q
     for name, n in n_out.items():
         n_det = n * t_post * eta
         photons_bob[name] = n_det
         sources[name] = 2.0 * n_det / (eta * t_total)
+        # back to the unpolarised density at the receiver input: S_ν = N hν / p (FWM: the
+        # product was taken aligned with the LO, p = 1), then S_λ = S_ν c/λ².
+        pfac = 1.0 if name == "fwm" else pol
+        density[name] = n * t_post * photon_j / pfac * SPEED_OF_LIGHT_M_S / lam_q**2
     v_err = phase_error_variance_rad2(
         lo=rx.lo,
         transmitter_linewidth_hz=tx.laser_linewidth_hz,
@@ -263,11 +283,11 @@ def noise_budget(scenario: Scenario) -> NoiseBudget:
         reconciliation_efficiency=scenario.reconciliation_efficiency,
         scenario_name=scenario.name,
         photons_per_mode_at_bob=photons_bob,
+        noise_spectral_density_w_per_m=density,
+        quantum_wavelength_m=lam_q,
     )
 
 
 def wdm_wavelengths(frequencies_hz: np.ndarray) -> np.ndarray:
     """Vacuum wavelengths [m] of carrier frequencies [Hz]."""
-    from cvqkd.units import SPEED_OF_LIGHT_M_S
-
     return SPEED_OF_LIGHT_M_S / np.asarray(frequencies_hz, dtype=float)

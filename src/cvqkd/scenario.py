@@ -119,6 +119,37 @@ class Scenario:
         """A copy with another classical channel list."""
         return self.replace(wdm=self.wdm.with_channels(channels))
 
+    def with_launch_power(self, *, launch_power_w: float) -> Scenario:
+        """A copy with every classical channel launched at ``launch_power_w`` [W]."""
+        return self.with_channels(
+            tuple(dataclasses.replace(c, launch_power_w=launch_power_w) for c in self.wdm.channels)
+        )
+
+    def with_channel_count(self, count: int, *, guard_hz: float = 100e9) -> Scenario:
+        """A copy with ``count`` classical channels: the first ``count`` of the plan, or the
+        plan extended on its own grid (step = last two channels' spacing, power and direction
+        of the last channel), skipping frequencies within ``guard_hz`` of the quantum channel.
+        Needs at least two channels in the plan to extend it (one to shrink it).
+        """
+        chans = list(self.wdm.channels)
+        if count < 0:
+            raise ConfigError(f"channel count must be >= 0, got {count}")
+        if count <= len(chans):
+            return self.with_channels(tuple(chans[:count]))
+        if len(chans) < 2:
+            raise ConfigError("extending a channel plan needs at least two channels to copy")
+        step = chans[-1].frequency_hz - chans[-2].frequency_hz
+        if step == 0:
+            raise ConfigError("cannot extend a channel plan whose last two channels coincide")
+        last = chans[-1]
+        f = last.frequency_hz
+        while len(chans) < count:
+            f += step
+            if abs(f - self.quantum_frequency_hz) <= guard_hz:
+                continue
+            chans.append(dataclasses.replace(last, frequency_hz=f))
+        return self.with_channels(tuple(chans))
+
 
 # ---------------------------------------------------------------- the file (pydantic)
 

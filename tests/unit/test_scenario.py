@@ -123,3 +123,17 @@ def test_copies_for_sweeps_leave_the_original_alone() -> None:
     assert hotter.wdm.total_launch_power_w == pytest.approx(2 * s.wdm.total_launch_power_w)
     with pytest.raises(dataclasses.FrozenInstanceError):
         s.name = "x"  # type: ignore[misc]
+
+
+def test_channel_count_and_power_helpers() -> None:
+    s = load_scenario("seed-120km")  # 8 channels 192.8 … 193.5 THz, quantum at 195.9 THz
+    assert len(s.with_channel_count(3).wdm.channels) == 3
+    big = s.with_channel_count(40)
+    f = [c.frequency_hz for c in big.wdm.channels]
+    assert len(f) == 40 and len(set(f)) == 40
+    assert min(abs(x - s.quantum_frequency_hz) for x in f) > 100e9  # guard kept
+    assert all(c.launch_power_w == s.wdm.channels[-1].launch_power_w for c in big.wdm.channels)
+    hot = s.with_launch_power(launch_power_w=1e-3)
+    assert hot.wdm.total_launch_power_w == pytest.approx(8e-3)
+    with pytest.raises(ConfigError, match="at least two channels"):
+        s.with_channel_count(1).with_channel_count(5)

@@ -14,6 +14,7 @@ from cvqkd.reconciliation.mdr import (
     biawgn_capacity,
     bob_encode,
     conjugate,
+    mdr_mutual_information,
     multiply,
     rotate,
 )
@@ -158,3 +159,17 @@ def test_capacities_against_published_values() -> None:
     # at low SNR binary input costs nothing (< 0.01% at SNR 0.08 per the notes' claim)
     low = biawgn_capacity(snr=0.08) / awgn_capacity(snr=0.08)
     assert 0.99 < float(low) <= 1.0
+
+
+def test_mdr_mutual_information_bounds() -> None:
+    # I(b; L) ≤ I(X; Y) = C_AWGN (data processing); at low SNR MDR loses almost nothing, and a
+    # larger d helps at SNR 1 (Leverrier et al. 2008, Fig. 3). Tolerances: 4 standard errors.
+    rng = np.random.default_rng(60)
+    c_low = float(awgn_capacity(snr=0.03))
+    for d in (1, 8):
+        i, se = mdr_mutual_information(snr=0.03, dimension=d, rng=rng, samples=200_000)
+        assert i <= c_low + 4 * se
+        assert i >= 0.9 * c_low
+    i1, s1 = mdr_mutual_information(snr=1.0, dimension=1, rng=rng, samples=100_000)
+    i8, s8 = mdr_mutual_information(snr=1.0, dimension=8, rng=rng, samples=100_000)
+    assert i1 + 4 * (s1 + s8) < i8 <= 0.5 + 4 * s8

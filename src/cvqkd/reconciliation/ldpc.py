@@ -204,6 +204,8 @@ class LdpcCode:
             tokens = np.array(p.read_text(encoding="ascii").split(), dtype=np.int64)
         except (ValueError, UnicodeDecodeError) as exc:
             raise DataFormatError(f"{p}: not an alist file ({exc})") from None
+        except OSError as exc:
+            raise DataFormatError(f"{p}: cannot read the code file ({exc.strerror})") from None
         try:
             n, m, max_col, max_row = (int(t) for t in tokens[:4])
             pos = 4

@@ -1,0 +1,80 @@
+"""`cvqkd fer`: JSON output, plot, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from cvqkd.cli.main import run
+from tests.unit.test_decoder import met_like_code
+
+
+def _alist(tmp_path) -> str:  # type: ignore[no-untyped-def]
+    code = met_like_code(
+        n_core=200, n_a=100, n_b=800, deg_a=12, deg_b=3, rng=np.random.default_rng(12)
+    )
+    path = tmp_path / "met.alist"
+    code.write_alist(path)
+    return str(path)
+
+
+def test_fer_json_and_plot(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    png = tmp_path / "fer.png"
+    rc = run(
+        [
+            "fer",
+            "--alist",
+            _alist(tmp_path),
+            "--snr-db",
+            "-2.5,-2.2",
+            "--max-frames",
+            "4",
+            "--target-errors",
+            "2",
+            "--json",
+            "--plot",
+            str(png),
+            "--seed",
+            "3",
+        ]
+    )
+    assert rc == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["rate"] == 0.1 and out["frame_length"] == 1000 and out["dimension"] == 8
+    assert [round(p["snr_db"], 6) for p in out["points"]] == [-2.5, -2.2]
+    for p in out["points"]:
+        assert p["frames"] == 4 and p["frame_errors"] == 0
+        assert 0 < p["beta"] < 1
+    assert png.stat().st_size > 1000
+
+
+def test_fer_beta_range_table(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    rc = run(
+        [
+            "fer",
+            "--alist",
+            _alist(tmp_path),
+            "--beta",
+            "0.2:0.3:0.1",
+            "--max-frames",
+            "2",
+            "--dimension",
+            "4",
+        ]
+    )
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "FER of" in text and "0.2" in text
+
+
+def test_fer_errors(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    path = _alist(tmp_path)
+    assert run(["fer", "--alist", path, "--snr-db", "1", "--dimension", "3"]) == 2
+    assert "--dimension" in capsys.readouterr().err
+    assert run(["fer", "--alist", path]) == 2
+    assert "exactly one of" in capsys.readouterr().err
+    assert run(["fer", "--alist", path, "--snr-db", "a,b"]) == 2
+    err = capsys.readouterr().err
+    assert "--snr-db" in err and "Traceback" not in err
+    assert run(["fer", "--alist", str(tmp_path / "none.alist"), "--snr-db", "1"]) == 2

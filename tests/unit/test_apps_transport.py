@@ -11,11 +11,19 @@ import threading
 import uuid
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from cvqkd.apps import transport as tp
 from cvqkd.apps.keysource import InMemoryKeyPool
 from cvqkd.apps.policy import PolicyConfig
-from cvqkd.errors import AuthenticationError, ConfigError, DataFormatError, KeyNotFoundError
+from cvqkd.errors import (
+    AuthenticationError,
+    ConfigError,
+    CvqkdError,
+    DataFormatError,
+    KeyNotFoundError,
+)
 
 PLAIN = bytes(range(256)) * 64  # 16 KiB, distinctive
 
@@ -265,3 +273,53 @@ def test_over_a_socket() -> None:
     assert sink.getvalue() == PLAIN * 4
     assert report.plaintext_bytes == len(PLAIN) * 4 == result["rx"].plaintext_bytes  # type: ignore[attr-defined]
     assert report.epochs == 8 and report.qkd_keys_used == 8
+
+
+# -- properties (hypothesis) -------------------------------------------------------------------
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    size=st.integers(0, 5000),
+    record=st.integers(16, 900),
+    rekey=st.integers(1, 3000),
+    chunk=st.integers(1, 2000),
+)
+def test_round_trip_any_chunking(size: int, record: int, rekey: int, chunk: int) -> None:
+    data = PLAIN[:size]
+    cfg = tp.TransportConfig(record_bytes=record, rekey_bytes=rekey, rekey_seconds=None)
+    tx, rx, _ = pair(cfg)
+    tx.track_nonces = True
+    assert b"".join(rx.open_all(run(tx, data, chunk=chunk))) == data
+    assert len(set(tx.nonces_used)) == len(tx.nonces_used)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_any_single_bit_flip_is_detected(data: st.DataObject) -> None:
+    cfg = tp.TransportConfig(
+        record_bytes=300, rekey_bytes=700, rekey_seconds=None, key_fetch_timeout_s=0.0
+    )
+    tx, rx, _ = pair(cfg)
+    message = PLAIN[:2000]
+    wire = run(tx, message, chunk=500)
+    position = data.draw(st.integers(0, 8 * len(wire) - 1), label="bit")
+    flipped = bytearray(wire)
+    flipped[position // 8] ^= 1 << (position % 8)
+    released: list[bytes] = []
+    with pytest.raises(CvqkdError):
+        offset = 0
+        while offset < len(flipped):
+            header = bytes(flipped[offset : offset + tp.HEADER.size])
+            blen = tp.HEADER.unpack(header)[5]
+            body = bytes(flipped[offset + tp.HEADER.size : offset + tp.HEADER.size + blen])
+            if len(body) != blen:
+                raise AuthenticationError("truncated")
+            offset += tp.HEADER.size + blen
+            plain = rx.open(header, body)
+            if plain is not None:
+                released.append(plain)
+        if not rx.finished:
+            raise AuthenticationError("no END")
+    # what was released before the flip is an authentic prefix of the message
+    assert message.startswith(b"".join(released))

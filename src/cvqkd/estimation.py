@@ -14,7 +14,8 @@ Grosshans, Grangier, PRA 81, 062343 (2010), PHYSICS.md):
 - t̂ = Σxy/Σx², σ̂² = Σ(y − t̂x)²/(m − 1) (m − 1: unbiased; Leverrier divides by m).
 - ηT = κ t̂²/U with κ = 1 (homodyne) or 2 (heterodyne, per-quadrature gain √(ηT/2)); T = ηT/η.
 - ξ̂ (input-referred) = (σ̂² − S)/t̂²: σ̂²/U − (1 + v_el) is ηTξ/κ in SNU, and t̂²/U is ηT/κ.
-- SNR = t̂² V_x / σ̂² (per real dimension; V_x = Σx²/m is Alice's realised V_A).
+- SNR = t̂² V_x / σ̂² (per real dimension; V_x = Σx²/m is Alice's realised V_A, whose spread
+  around the nominal V_A is part of the SNR's interval).
 
 Uncertainties are first-order (delta method) with Var(t̂) = σ̂²/Σx², Var(σ̂²) = (μ₄ − σ⁴)/m,
 Var(S) = (⟨s⁴⟩ − S²)/n_s (likewise E); intervals are value ± z·sd with z = √2 erfinv(1 − ε_PE)
@@ -44,7 +45,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.special import erfinv
+from scipy.special import erfcinv
 
 from cvqkd.dataset import (
     SLOT_DATA,
@@ -58,10 +59,13 @@ from cvqkd.errors import ConfigError, DataFormatError, SecurityAbort
 
 
 def z_score(epsilon: float) -> float:
-    """Two-sided normal quantile z = √2 erfinv(1 − ε) (PHYSICS.md; ε = 0.05 → 1.95996)."""
+    """Two-sided normal quantile z = √2 erfinv(1 − ε) (PHYSICS.md; ε = 0.05 → 1.95996).
+
+    Computed as √2 erfcinv(ε), which keeps full precision for tiny ε (1 − 1e-10 rounds).
+    """
     if not 0.0 < epsilon < 1.0:
         raise ConfigError(f"epsilon must be in (0, 1), got {epsilon}")
-    return float(math.sqrt(2.0) * erfinv(1.0 - epsilon))
+    return float(math.sqrt(2.0) * erfcinv(epsilon))
 
 
 @dataclass(frozen=True)
@@ -343,7 +347,8 @@ def _finalise(
     var_xi = (var_sig2 + var_s) / t**4 + (2 * xi / t) ** 2 * var_t
     vx = sxx / m
     snr = t * t * vx / sig2
-    rel_snr = math.sqrt(4 * var_t / (t * t) + var_sig2 / sig2**2)
+    var_vx = max(M[4, 0] / m - vx * vx, 0.0) / m  # Alice's realised V_A vs the nominal one
+    rel_snr = math.sqrt(4 * var_t / (t * t) + var_sig2 / sig2**2 + var_vx / (vx * vx))
     t_min = abs(t) - z * math.sqrt(var_t)
     if t_min > 0:
         wc_t = kappa * t_min**2 / (eta * (U + z * math.sqrt(var_u)))

@@ -1,0 +1,86 @@
+"""Simulated sessions: slot layout, scenario runs whose estimates match the noise budget."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cvqkd.dataset import SLOT_DATA, SLOT_ELECTRONIC, SLOT_PILOT, SLOT_SHOT_NOISE
+from cvqkd.errors import ConfigError
+from cvqkd.estimation import estimate
+from cvqkd.sim import ChannelParameters, SessionSettings, simulate_block
+
+
+def _scenario_channel(name: str, length_km: float | None = None) -> tuple[ChannelParameters, float]:
+    from cvqkd.link.budget import noise_budget
+    from cvqkd.scenario import load_scenario
+
+    sc = load_scenario(name)
+    if length_km is not None:
+        sc = sc.with_length(length_m=length_km * 1e3)
+    b = noise_budget(sc)
+    return ChannelParameters.from_budget(b, sc), b.excess_noise_snu
+
+
+def test_slot_layout() -> None:
+    ch = ChannelParameters(
+        transmittance=0.5,
+        detector_efficiency=0.6,
+        electronic_noise_snu=0.05,
+        detection="homodyne",
+        excess_noise_sources_snu={},
+        modulation_variance_snu=4.0,
+        symbol_rate_hz=1e8,
+        local_oscillator="local",
+    )
+    s = SessionSettings(
+        pilot_period=8,
+        shot_noise_calibration_fraction=0.2,
+        electronic_noise_calibration_fraction=0.1,
+    )
+    b = simulate_block(ch, n_symbols=80_000, rng=np.random.default_rng(0), settings=s)
+    kinds = b.slot_kind
+    assert np.all(kinds[::8] == SLOT_PILOT) and b.count(SLOT_PILOT) == 10_000
+    payload = 70_000
+    # calibration slots drawn i.i.d. among payload slots: binomial counts within 5 sd
+    for kind, p in ((SLOT_SHOT_NOISE, 0.2), (SLOT_ELECTRONIC, 0.1)):
+        assert abs(b.count(kind) - p * payload) < 5 * np.sqrt(payload * p * (1 - p))
+    assert b.count(SLOT_DATA) == payload - b.count(SLOT_SHOT_NOISE) - b.count(SLOT_ELECTRONIC)
+    assert np.all(b.alice_symbols[::8] == b.alice_symbols[0])  # the known pilot
+    assert b.metadata.truth["pilot_amplitude_snu"] == pytest.approx(
+        50.0 / np.sqrt(0.6 * 0.5 / 2), rel=1e-6
+    )
+    with pytest.raises(ConfigError, match="local LO needs pilots"):
+        simulate_block(
+            ch,
+            n_symbols=100,
+            rng=np.random.default_rng(0),
+            settings=SessionSettings(pilot_period=0),
+        )
+
+
+def test_seed_120km_excess_noise_matches_budget() -> None:
+    # The scenario's Raman, crosstalk and modulation noise are injected per source, its
+    # lasers' phase noise simulated and recovered from pilots. At 120 km and 10^6 symbols the
+    # interval is wide (±~10 SNU: T ≈ 3e-3 and the shot-noise calibration's own uncertainty),
+    # but it must contain the budget's ξ, the injected ξ plus the predicted residual phase noise.
+    ch, budget_xi = _scenario_channel("seed-120km")
+    b = simulate_block(ch, n_symbols=1_000_000, rng=np.random.default_rng(120))
+    e = estimate(b, disclosed_fraction=0.5, epsilon_pe=1e-3, rng=np.random.default_rng(121))
+    sim_xi = ch.excess_noise_snu + b.metadata.truth.get("phase_noise_snu_predicted", 0.0)
+    assert e.excess_noise_snu.contains(budget_xi)
+    assert e.excess_noise_snu.contains(sim_xi)
+    assert e.transmittance.contains(ch.transmittance)
+    assert e.gates.passed, e.gates.reasons
+
+
+def test_seed_scenario_at_25km_matches_simulated_noise() -> None:
+    # The same plan over 25 km: T is ~70x larger and the interval shrinks to ±~0.2 SNU
+    # (10^6 slots); it must contain the simulated ξ (injected + predicted phase residual).
+    ch, _ = _scenario_channel("seed-120km", length_km=25.0)
+    b = simulate_block(ch, n_symbols=1_000_000, rng=np.random.default_rng(25))
+    e = estimate(b, disclosed_fraction=0.5, epsilon_pe=1e-3, rng=np.random.default_rng(26))
+    sim_xi = ch.excess_noise_snu + b.metadata.truth.get("phase_noise_snu_predicted", 0.0)
+    assert e.excess_noise_snu.contains(sim_xi)
+    assert e.excess_noise_snu.high - e.excess_noise_snu.low < 1.0
+    assert e.gates.passed, e.gates.reasons

@@ -27,10 +27,10 @@ given); ``τ^{−1/2}`` keeps only eigenvalues above ``support_rtol · λ_max`` 
 and inverting the ~1e-17 rounding eigenvalues of the other directions would give garbage.
 
 Example:
-    >>> c = constellation("qpsk", modulation_variance_snu=0.6)
-    >>> r = discrete_modulation_rate(constellation=c, transmittance=0.1, excess_noise_snu=0.01,
+    >>> c = constellation("qpsk", modulation_variance_snu=0.4)
+    >>> r = discrete_modulation_rate(constellation=c, transmittance=0.5, excess_noise_snu=0.002,
     ...                              reconciliation_efficiency=0.95)
-    >>> 0 < r.key_rate_bits_per_symbol < 0.1
+    >>> 0 < r.key_rate_bits_per_symbol < 0.2
     True
 """
 

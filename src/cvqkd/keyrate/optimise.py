@@ -117,7 +117,7 @@ def optimal_modulation_variance(
     it grows monotonically and the upper bound is returned. Vectorised over all arguments.
 
     Example: ``optimal_modulation_variance(transmittance=0.01, excess_noise_snu=0.01,
-    reconciliation_efficiency=0.95).modulation_variance_snu`` ≈ 3 SNU.
+    reconciliation_efficiency=0.95).modulation_variance_snu`` ≈ 3.8 SNU.
     """
     kw = dict(
         transmittance=np.asarray(transmittance, dtype=float),

@@ -237,9 +237,9 @@ class WdmConfig(_Strict):
     booster_noise_figure_db: float = Field(default=5.0, ge=3.0)
     mux_isolation_db: float = Field(default=50.0, ge=0)
     signal_bandwidth_ghz: float = Field(default=32.0, gt=0)
-    booster_band: str = "C"
+    emission_band: str = "C"
 
-    _booster_band = field_validator("booster_band")(_check_band)
+    _emission_band = field_validator("emission_band")(_check_band)
 
 
 class TransmitterConfig(_Strict):
@@ -367,7 +367,7 @@ class ScenarioConfig(_Strict):
             booster_noise_figure_db=w.booster_noise_figure_db,
             mux_isolation_db=w.mux_isolation_db,
             signal_bandwidth_hz=w.signal_bandwidth_ghz * 1e9,
-            booster_band=w.booster_band,
+            emission_band=w.emission_band,
         )
         t = self.transmitter
         transmitter = Transmitter(

@@ -124,9 +124,12 @@ def test_seed_120km_key_rate_is_positive() -> None:
     assert b.key_rate_bps() > 0
 
 
-def test_ase_only_inside_the_booster_band() -> None:
+def test_ase_and_crosstalk_only_inside_the_emission_band() -> None:
     metro = load_scenario("metro-25km-80ch")
     assert noise_budget(metro).sources_snu["ase"] == 0.0  # quantum at 1310 nm: no EDFA ASE
+    seed = load_scenario("seed-120km")  # C-band transmitter floor given (40 dB OSNR)
+    assert noise_budget(seed).sources_snu["crosstalk"] > 0
+    assert noise_budget(seed.replace(quantum_wavelength_m=1310e-9)).sources_snu["crosstalk"] == 0
     c_band = metro.replace(quantum_wavelength_m=1530.33e-9)
     assert noise_budget(c_band).sources_snu["ase"] > 0
 

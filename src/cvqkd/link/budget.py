@@ -218,26 +218,29 @@ def noise_budget(scenario: Scenario) -> NoiseBudget:
                     signal_bandwidth_hz=wdm.signal_bandwidth_hz,
                 )
             )
+        # Transmitters and boosters emit broadband noise only inside their emission band
+        # (e.g. C): nothing at an O-band quantum channel.
+        emits_here = in_band(wavelength_m=lam_q, band=wdm.emission_band)
         # co transmitters' leakage crosses the fibre; counter ones reach Bob's quantum port
         # through his multiplexer's directivity.
         path = np.where(co, t_span, rx.demux_directivity)
-        n_out["crosstalk"] = float(
-            np.sum(
-                np.asarray(
-                    crosstalk_photons_per_mode(
-                        launch_power_w=powers,
-                        osnr_db=wdm.transmitter_osnr_db,
-                        isolation_db=wdm.mux_isolation_db,
-                        quantum_frequency_hz=nu_q,
-                        lo_polarisation_factor=pol,
+        if emits_here:
+            n_out["crosstalk"] = float(
+                np.sum(
+                    np.asarray(
+                        crosstalk_photons_per_mode(
+                            launch_power_w=powers,
+                            osnr_db=wdm.transmitter_osnr_db,
+                            isolation_db=wdm.mux_isolation_db,
+                            quantum_frequency_hz=nu_q,
+                            lo_polarisation_factor=pol,
+                        )
                     )
+                    * path
                 )
-                * path
             )
-        )
-        booster_emits = in_band(wavelength_m=lam_q, band=wdm.booster_band)
         for direction_mask, path_t in ((co, t_span), (~co, rx.demux_directivity)):
-            if booster_emits and direction_mask.any():
+            if emits_here and direction_mask.any():
                 n_out["ase"] += path_t * float(
                     ase_photons_per_mode(
                         gain_db=wdm.booster_gain_db,

@@ -69,8 +69,9 @@ class WdmPlan:
     lobes, laser spontaneous emission) in 0.1 nm (12.5 GHz), both polarisations, measured at
     the quantum frequency (``inf`` = none). ``booster_gain_db``/``booster_noise_figure_db``:
     an EDFA after the classical transmitters (gain 0 dB = none); its ASE is
-    n_sp(G − 1) photons per mode per polarisation inside ``booster_band`` (an EDFA emits
-    nothing in, e.g., the O band) and zero outside. ``mux_isolation_db``: how strongly the
+    n_sp(G − 1) photons per mode per polarisation. Both are counted only when the quantum
+    channel lies inside ``emission_band`` (G Suppl. 39 letters, e.g. "C" or "C+L"): a C-band
+    transmitter or EDFA emits nothing in, e.g., the O band. ``mux_isolation_db``: how strongly the
     multiplexer's classical port rejects light at the quantum frequency. ``signal_bandwidth_hz``:
     each classical channel's optical bandwidth (≈ its symbol rate), which spreads FWM products.
     """
@@ -81,7 +82,7 @@ class WdmPlan:
     booster_noise_figure_db: float = 5.0
     mux_isolation_db: float = 50.0
     signal_bandwidth_hz: float = 32e9
-    booster_band: str = "C"
+    emission_band: str = "C"
 
     @property
     def frequencies_hz(self) -> NDArray[np.float64]:

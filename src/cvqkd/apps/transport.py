@@ -700,16 +700,18 @@ def send_stream(
     key_source: MasterKeySource,
     config: TransportConfig | None = None,
     metrics: Metrics | None = None,
+    on_progress: Callable[[int], None] | None = None,
 ) -> TransferReport:
     """Encrypt ``source`` to a connected socket (``sendall``/``makefile``) until EOF.
 
     Reads the receiver's HELLO, sends START, records and END, then waits for the ACK.
+    ``on_progress(n)`` is called with each chunk's plaintext size (progress bars).
     """
     t0 = time.perf_counter()
     session = SenderSession(key_source=key_source, config=config, metrics=metrics)
     reader = sock.makefile("rb")
     try:
-        _send_body(sock, reader, session, source)
+        _send_body(sock, reader, session, source, on_progress)
     except OSError as exc:
         raise PeerConnectionError(
             f"connection to the receiver failed: {exc} (the receiver may have rejected the "
@@ -720,7 +722,13 @@ def send_stream(
     return _report("sender", session.session_id, session.metrics, session.data_records, t0)
 
 
-def _send_body(sock: socket.socket, reader: Any, session: SenderSession, source: BinaryIO) -> None:
+def _send_body(
+    sock: socket.socket,
+    reader: Any,
+    session: SenderSession,
+    source: BinaryIO,
+    on_progress: Callable[[int], None] | None,
+) -> None:
     hello = read_exact(reader, HELLO_BYTES, what="HELLO")
     sock.sendall(session.start(hello))
     size = session.config.record_bytes
@@ -730,6 +738,8 @@ def _send_body(sock: socket.socket, reader: Any, session: SenderSession, source:
             break
         for part in session.seal(chunk):
             sock.sendall(part)
+        if on_progress is not None:
+            on_progress(len(chunk))
     sock.sendall(session.finish())
     got = read_record(reader, max_body=4096)
     if got is None:

@@ -5,6 +5,8 @@ rekeyed every N seconds or bytes, optionally hybrid with ML-KEM-768."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -100,6 +102,21 @@ def _print_report(report: TransferReport, *, json_out: bool, to_stderr: bool) ->
         print_table(f"cvqkd {report.role}", ["quantity", "value"], rows)
 
 
+@contextmanager
+def _progress(total: int | None) -> Iterator[Callable[[int], None] | None]:
+    """A rich progress bar on stderr when it is a terminal (never in CI or pipes)."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.progress import Progress
+
+    from cvqkd.cli.output import error_console
+
+    with Progress(console=error_console, transient=True) as progress:
+        task = progress.add_task("sending", total=total)
+        yield lambda n: progress.advance(task, n)
+
+
 def send(
     to: Annotated[str, typer.Option("--to", help="Receiver address HOST:PORT.")],
     kme_url: KmeUrl,
@@ -158,9 +175,9 @@ def send(
         raise ConfigError(f"cannot connect to receiver {to}: {exc}") from None
     stream = sys.stdin.buffer if infile == "-" else open(infile, "rb")
     try:
-        with sock:
+        with sock, _progress(None if infile == "-" else Path(infile).stat().st_size) as advance:
             sock.settimeout(None)
-            report = send_stream(sock, stream, key_source=source, config=cfg)
+            report = send_stream(sock, stream, key_source=source, config=cfg, on_progress=advance)
     finally:
         if infile != "-":
             stream.close()

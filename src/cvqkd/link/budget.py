@@ -17,6 +17,10 @@ Sources (keys of ``sources_snu``):
   (2017)) (:mod:`cvqkd.link.phase`);
 - ``modulation``: Alice's modulation noise (DAC, RIN) as given in the scenario.
 
+Unpolarised noise (Raman, transmitter floor, ASE) reaches the single-polarisation LO with the
+factor ``scenario.raman.lo_polarisation_factor`` (½, Kumar 2015; 1 is Laudenbach 2018's
+conservative choice); FWM products are taken aligned with the LO (factor 1, worst case).
+
 The trusted detector (η, v_el) is NOT a source here; it is kept in ``detector_efficiency`` and
 ``electronic_noise_snu``.
 

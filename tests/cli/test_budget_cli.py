@@ -99,3 +99,21 @@ def test_bad_scenario_file_exits_2_with_one_line(tmp_path: Path) -> None:
 def test_bad_length_is_a_config_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["budget", "seed-120km", "--length-km", "-3"]) == 2
     assert "--length-km must be > 0" in capsys.readouterr().err
+
+
+def test_budget_overrides(capsys: pytest.CaptureFixture[str]) -> None:
+    base = _json(capsys, ["budget", "seed-120km", "--json"])
+    more = _json(capsys, ["budget", "seed-120km", "--channels", "16", "--json"])
+    hot = _json(capsys, ["budget", "seed-120km", "--launch-power-dbm", "-6", "--json"])
+    assert more["classical_channels"] == 16
+    assert hot["total_launch_power_w"] == pytest.approx(8 * 10 ** (-0.6) * 1e-3)
+    # Raman is linear in the launch power: +3 dB on every channel doubles it (−9 → −6 dBm).
+    ratio = (
+        hot["sources"]["raman_forward"]["input_snu"] / base["sources"]["raman_forward"]["input_snu"]
+    )
+    assert ratio == pytest.approx(10**0.3, rel=1e-12)
+    assert more["excess_noise_snu"] > base["excess_noise_snu"]
+    o_band = _json(capsys, ["budget", "seed-120km", "--quantum-wavelength-nm", "1310", "--json"])
+    assert o_band["quantum_wavelength_nm"] == pytest.approx(1310)
+    assert run(["budget", "seed-120km", "--quantum-wavelength-nm", "500"]) == 2
+    assert "--quantum-wavelength-nm" in capsys.readouterr().err

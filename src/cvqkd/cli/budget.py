@@ -34,18 +34,36 @@ def scenarios_command(
     print_table("Built-in scenarios (first: the default)", ["name", "description"], rows)
 
 
-def budget_report(scenario_name: str, *, length_km: float | None = None) -> dict[str, Any]:
-    """The ``--json`` object of ``cvqkd budget`` (also used by the human output)."""
+def budget_report(
+    scenario_name: str,
+    *,
+    length_km: float | None = None,
+    channels: int | None = None,
+    launch_power_dbm: float | None = None,
+    quantum_wavelength_nm: float | None = None,
+) -> dict[str, Any]:
+    """The ``--json`` object of ``cvqkd budget`` (also used by the human output); the
+    keyword arguments override the scenario (``None``: keep)."""
     from cvqkd.errors import ConfigError
     from cvqkd.link.budget import noise_budget
     from cvqkd.scenario import load_scenario
-    from cvqkd.units import loss_db_from_transmittance
+    from cvqkd.units import dbm_to_watt, loss_db_from_transmittance
 
     scenario = load_scenario(scenario_name)
     if length_km is not None:
         if not length_km > 0:
             raise ConfigError(f"--length-km must be > 0, got {length_km:g}")
         scenario = scenario.with_length(length_m=length_km * 1e3)
+    if channels is not None:
+        scenario = scenario.with_channel_count(channels)
+    if launch_power_dbm is not None:
+        scenario = scenario.with_launch_power(launch_power_w=float(dbm_to_watt(launch_power_dbm)))
+    if quantum_wavelength_nm is not None:
+        if not 1000.0 <= quantum_wavelength_nm <= 1700.0:
+            raise ConfigError(
+                f"--quantum-wavelength-nm must lie in 1000..1700 nm, got {quantum_wavelength_nm:g}"
+            )
+        scenario = scenario.replace(quantum_wavelength_m=quantum_wavelength_nm * 1e-9)
     b = noise_budget(scenario)
     rate = b.key_rate()
     k = float(rate.key_rate_bits_per_symbol)
@@ -54,6 +72,7 @@ def budget_report(scenario_name: str, *, length_km: float | None = None) -> dict
         "length_km": scenario.fibre.length_m / 1e3,
         "quantum_wavelength_nm": scenario.quantum_wavelength_m * 1e9,
         "classical_channels": len(scenario.wdm.channels),
+        "total_launch_power_w": scenario.wdm.total_launch_power_w,
         "transmittance": b.transmittance,
         "loss_db": float(loss_db_from_transmittance(b.transmittance)),
         "detector_efficiency": b.detector_efficiency,
@@ -87,6 +106,15 @@ def budget_command(
     length_km: float | None = typer.Option(
         None, "--length-km", help="Override the fibre length [km]."
     ),
+    channels: int | None = typer.Option(
+        None, "--channels", help="Use this many classical channels (plan cut or extended)."
+    ),
+    launch_power_dbm: float | None = typer.Option(
+        None, "--launch-power-dbm", help="Launch every classical channel at this power [dBm]."
+    ),
+    quantum_wavelength_nm: float | None = typer.Option(
+        None, "--quantum-wavelength-nm", help="Move the quantum channel [nm]."
+    ),
     json_output: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Noise budget of SCENARIO: excess noise per source (SNU, channel input and Bob) and the
@@ -95,7 +123,13 @@ def budget_command(
 
     from cvqkd.cli.output import print_json, print_table
 
-    rep = budget_report(scenario, length_km=length_km)
+    rep = budget_report(
+        scenario,
+        length_km=length_km,
+        channels=channels,
+        launch_power_dbm=launch_power_dbm,
+        quantum_wavelength_nm=quantum_wavelength_nm,
+    )
     if json_output:
         print_json(rep)
         return

@@ -1,7 +1,9 @@
 """Four-wave mixing (FWM) among co-propagating classical channels, landing on the quantum one.
 
-Inoue, J. Lightwave Technol. 10, 1553 (1992), Eqs. (1)–(5), as used by Eraerds et al., NJP 12,
-063027 (2010), Eqs. (4)–(6): the product of channels i, j, k at f_F = f_i + f_j − f_k has power
+Inoue, J. Lightwave Technol. 10, 1553 (1992), the formula Eraerds et al., NJP 12, 063027
+(2010) use for QKD coexistence (their Eqs. 4–6; the search tool found no copy of that paper's
+text, so the form below is Inoue's, checked against an independent slow implementation in
+tests/unit/test_link_fwm.py): the product of channels i, j, k at f_F = f_i + f_j − f_k has power
 
     P_F = η_ijk (D_x γ L_eff / 3)² P_i P_j P_k e^{−αL},    L_eff = (1 − e^{−αL})/α,
     η_ijk = α²/(α² + Δβ²) · [1 + 4 e^{−αL} sin²(ΔβL/2)/(1 − e^{−αL})²],

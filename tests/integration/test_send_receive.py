@@ -202,3 +202,13 @@ def test_bad_flags_exit_2(kmes: DevKmePair, tmp_path: Path) -> None:
     assert missing.returncode == 2 and b"--cert file not found" in missing.stderr
     policy = _send(kmes, "127.0.0.1:9", "--policy", "maybe", stdin=b"")
     assert policy.returncode == 2 and b"unknown dry-KME policy" in policy.stderr
+
+
+def test_wrong_slave_sae_fails_at_once(kmes: DevKmePair) -> None:
+    rx, addr = _start_receiver(kmes, "--master-sae-id", "SAE_A")
+    cmd = [sys.executable, "-m", "cvqkd", "send", "--to", addr, "--kme-url", kmes.url("KME_A")]
+    cmd += [*_tls(kmes, "SAE_A"), "--slave-sae-id", "SAE_NOBODY", "--wait-timeout", "30"]
+    sent = subprocess.run(cmd, input=b"x", capture_output=True, timeout=TIMEOUT_S, check=False)
+    _finish(rx)
+    assert sent.returncode == 1 and b"KME refused enc_keys (HTTP 4" in sent.stderr
+    assert b"Traceback" not in sent.stderr

@@ -195,6 +195,12 @@ def test_etsi_adapters_map_errors() -> None:
     down = Etsi014MasterSource(_FakeClient(ConnectionRefusedError("refused")), slave_sae_id="B")
     with pytest.raises(KeyUnavailableError, match="unreachable"):
         down.new_key()
+    refused = KeyStoreError("not a slave SAE of this master")
+    refused.status_code = 401  # type: ignore[attr-defined]
+    wrong = Etsi014MasterSource(_FakeClient(refused), slave_sae_id="SAE_X")
+    with pytest.raises(KeyStoreError, match="HTTP 401") as info:
+        wrong.new_key()
+    assert not isinstance(info.value, KeyUnavailableError)  # no waiting on a refusal
     missing = Etsi014SlaveSource(_FakeClient(KeyNotFoundError("gone")), master_sae_id="SAE_A")
     with pytest.raises(KeyNotFoundError, match="gone"):
         missing.key_by_id("x")

@@ -11,8 +11,9 @@ not care where keys live:
   one-time delivery rule as a KME.
 
 A KME that cannot deliver now (pool empty, 503, unreachable) raises :class:`KeyUnavailableError`;
-the dry-KME policy (:mod:`cvqkd.apps.policy`) decides what happens next. A key ID the slave's
-KME does not know raises :class:`cvqkd.errors.KeyNotFoundError`.
+the dry-KME policy (:mod:`cvqkd.apps.policy`) decides what happens next. A request the KME
+refuses outright (HTTP 400/401: wrong SAE ID, bad size) raises :class:`KeyStoreError` at once.
+A key ID the slave's KME does not know raises :class:`cvqkd.errors.KeyNotFoundError`.
 
 >>> pool = InMemoryKeyPool(capacity=1)
 >>> key_id, key = pool.master().new_key()
@@ -175,9 +176,10 @@ class Etsi014MasterSource:
             keys: Sequence[Any] = self._client.get_keys(
                 self._slave, number=1, size_bits=self._size_bits
             )
-        except KeyNotFoundError as exc:
-            raise KeyUnavailableError(f"KME refused enc_keys: {exc}") from exc
         except KeyStoreError as exc:
+            status = getattr(exc, "status_code", None)
+            if status in (400, 401):  # a request the KME will never grant: not "dry"
+                raise KeyStoreError(f"KME refused enc_keys (HTTP {status}): {exc}") from exc
             raise KeyUnavailableError(f"KME could not deliver a key: {exc}") from exc
         except OSError as exc:
             raise KeyUnavailableError(f"KME unreachable: {exc}") from exc

@@ -100,6 +100,15 @@ def test_background_yield_from_noise() -> None:
         detector_efficiency=eta,
     )
     assert got2 == pytest.approx(1 - (1 - pd) * np.exp(-eta * rate2 * gate), rel=1e-12)
+    # the same noise given as an in-band power
+    got3 = background_yield_from_noise(
+        noise_power_w=s * dl,
+        wavelength_m=lam,
+        gate_width_s=gate,
+        dark_count_probability=pd,
+        detector_efficiency=eta,
+    )
+    assert got3 == pytest.approx(got2, rel=1e-12)
     with pytest.raises(ConfigError):
         background_yield_from_noise(
             gate_width_s=gate, dark_count_probability=pd, detector_efficiency=eta

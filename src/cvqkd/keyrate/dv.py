@@ -143,8 +143,9 @@ def bb84_decoy(
         error_correction_inefficiency: ``f ≥ 1``.
         mean_photon_number: signal intensity ``μ``; optimised (maximising the rate) if None.
         decoy: ``"infinite"`` or ``"vacuum+weak"``.
-        weak_decoy_photon_number: ``ν`` for vacuum + weak; optimised jointly with μ if None
-            (searched in [1e-3, 0.99 μ]: the asymptotic optimum is ν → 0, bounded by 1e-3).
+        weak_decoy_photon_number: ``ν`` for vacuum + weak. If None, ``ν = min(1e-3, 0.99 μ)``:
+            the asymptotic bounds tighten monotonically as ν → 0 (Ma et al. 2005, Sec. V), so
+            the smallest practical ν is optimal; give ν to model a real weak decoy.
         sifting_factor: ``q`` (½ for standard BB84).
 
     Example: see the module docstring (GYS set, 0 km: 2.555e-3 bit/pulse).
@@ -298,26 +299,37 @@ def background_yield_from_noise(
     dark_count_probability: ArrayLike,
     detector_efficiency: ArrayLike,
     photon_rate_hz: ArrayLike | None = None,
+    noise_power_w: ArrayLike | None = None,
     noise_spectral_density_w_per_m: ArrayLike | None = None,
     filter_width_m: ArrayLike | None = None,
     wavelength_m: ArrayLike | None = None,
 ) -> FloatOrArray:
     """Background click probability per gate ``Y0`` from noise photons at a DV receiver.
 
-    Give either ``photon_rate_hz`` (noise photons per second reaching the detector, after the
-    filter) or a noise power spectral density [W/m] at the receiver with the filter width [m] and
-    the wavelength [m]; then ``rate = S Δλ / (h c / λ)`` (PHYSICS.md: a DV receiver sees
-    ``N = P(Δλ_filter) Δt_gate / (hν)``; no coherent "built-in filter"). Photon arrivals are
-    Poissonian, so with ``N = rate · Δt_gate`` and dark-count probability ``p_dark``::
+    Give exactly one of ``photon_rate_hz`` (noise photons per second reaching the detector,
+    after the filter), ``noise_power_w`` (noise power inside the filter band [W], with
+    ``wavelength_m``) or a noise power spectral density [W/m] at the receiver with the filter
+    width [m] and the wavelength [m]; then ``rate = S Δλ / (h c / λ)`` (PHYSICS.md: a DV
+    receiver sees ``N = P(Δλ_filter) Δt_gate / (hν)``; no coherent "built-in filter").
+    Photon arrivals are Poissonian, so with ``N = rate · Δt_gate`` and dark-count probability
+    ``p_dark``::
 
         Y0 = 1 − (1 − p_dark) e^{−η_D N}       (≈ p_dark + η_D N when both are small)
 
     Example: ``background_yield_from_noise(photon_rate_hz=1e6, gate_width_s=1e-9,
     dark_count_probability=1e-6, detector_efficiency=0.1)`` ≈ 1.0e-4.
     """
-    if (photon_rate_hz is None) == (noise_spectral_density_w_per_m is None):
-        raise ConfigError("give exactly one of photon_rate_hz or noise_spectral_density_w_per_m")
-    if photon_rate_hz is None:
+    given = [v is not None for v in (photon_rate_hz, noise_power_w, noise_spectral_density_w_per_m)]
+    if sum(given) != 1:
+        raise ConfigError(
+            "give exactly one of photon_rate_hz, noise_power_w or noise_spectral_density_w_per_m"
+        )
+    if noise_power_w is not None:
+        if wavelength_m is None:
+            raise ConfigError("noise_power_w needs wavelength_m")
+        energy = PLANCK_J_S * SPEED_OF_LIGHT_M_S / np.asarray(wavelength_m, dtype=float)
+        rate = np.asarray(noise_power_w, dtype=float) / energy
+    elif photon_rate_hz is None:
         if filter_width_m is None or wavelength_m is None:
             raise ConfigError(
                 "noise_spectral_density_w_per_m needs filter_width_m and wavelength_m"

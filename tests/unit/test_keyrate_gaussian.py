@@ -340,3 +340,20 @@ def test_key_rate_falls_as_loss_grows(t, xi, va, eta, vel, det, trusted, factor)
     assert max(k1, 0.0) <= max(k0, 0.0)
     if k0 > 0:
         assert k1 < k0
+
+
+def test_ideal_heterodyne_infinite_modulation_closed_form() -> None:
+    """Pure loss, ideal heterodyne, V_A → ∞: I_AB → log2(T V/2), S(E) → G(V(1−T)) and the
+    conditional eigenvalue → (2 − T)/T, which sum to K∞ = −log2(1 − T)/T − log2 e (derived by
+    hand from the covariance matrix; independent of the C, D formulas in the code)."""
+    for t in (0.5, 0.1, 0.01):
+        want = -np.log2(1.0 - t) / t - np.log2(np.e)
+        k = gg02(
+            transmittance=t,
+            excess_noise_snu=0.0,
+            modulation_variance_snu=1e8,
+            detection="heterodyne",
+        ).key_rate_bits_per_symbol
+        # the gap closes as 1/V_A: ~1e-8 relative at V_A = 1e8
+        assert k == pytest.approx(want, rel=1e-7)
+        assert k < want

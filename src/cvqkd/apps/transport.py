@@ -689,8 +689,8 @@ def _report(
     )
 
 
-def _max_body(config: TransportConfig) -> int:
-    return max(config.record_bytes, 1 << 20) * 16 + TAG_BYTES + 4096
+#: Largest record body read from the wire: a full DATA record, or a KEY record (< 2 KiB).
+MAX_BODY_BYTES = MAX_RECORD_BYTES + TAG_BYTES
 
 
 def send_stream(
@@ -773,9 +773,8 @@ def _receive_body(
 ) -> None:
     sock.sendall(session.hello())
     session.accept_start(read_exact(reader, START.size, what="START"))
-    limit = _max_body(session.config)
     while not session.finished:
-        got = read_record(reader, max_body=limit)
+        got = read_record(reader, max_body=MAX_BODY_BYTES)
         if got is None:
             raise AuthenticationError("stream truncated: connection closed before END")
         plain = session.open(*got)

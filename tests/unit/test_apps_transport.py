@@ -323,3 +323,15 @@ def test_any_single_bit_flip_is_detected(data: st.DataObject) -> None:
             raise AuthenticationError("no END")
     # what was released before the flip is an authentic prefix of the message
     assert message.startswith(b"".join(released))
+
+
+def test_read_record_bounds_and_truncation() -> None:
+    import io
+
+    big = tp.HEADER.pack(tp.TYPE_DATA, 1, 0, 1, 1, tp.MAX_BODY_BYTES + 1)
+    with pytest.raises(DataFormatError, match="exceeds the limit"):
+        tp.read_record(io.BytesIO(big), max_body=tp.MAX_BODY_BYTES)
+    short = tp.HEADER.pack(tp.TYPE_DATA, 1, 0, 1, 1, 100) + b"x" * 10
+    with pytest.raises(AuthenticationError, match="truncated"):
+        tp.read_record(io.BytesIO(short), max_body=tp.MAX_BODY_BYTES)
+    assert tp.read_record(io.BytesIO(b""), max_body=10) is None

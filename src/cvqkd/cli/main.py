@@ -12,6 +12,7 @@ from cvqkd.errors import CvqkdError
 
 #: Sub-command modules, each with ``register(app: typer.Typer) -> None``.
 COMMAND_MODULES: tuple[str, ...] = (
+    "plan",
     "kme",
     "budget",
     "codes",

@@ -192,8 +192,8 @@ class FibreConfig(_Strict):
 
 
 class ChannelConfig(_Strict):
-    wavelength_nm: float | None = Field(default=None, gt=0)
-    frequency_thz: float | None = Field(default=None, gt=0)
+    wavelength_nm: float | None = Field(default=None, ge=1200, le=1700)
+    frequency_thz: float | None = Field(default=None, ge=176, le=250)
     launch_power_dbm: float = 0.0
     direction: Literal["co", "counter"] = "co"
 
@@ -208,8 +208,8 @@ class CombConfig(_Strict):
     count: int | None = Field(default=None, ge=0)
     band: str | None = None
     spacing_ghz: float = Field(default=100.0, gt=0)
-    start_wavelength_nm: float | None = Field(default=None, gt=0)
-    start_frequency_thz: float | None = Field(default=None, gt=0)
+    start_wavelength_nm: float | None = Field(default=None, ge=1200, le=1700)
+    start_frequency_thz: float | None = Field(default=None, ge=176, le=250)
     launch_power_dbm: float = 0.0
     direction: Literal["co", "counter"] = "co"
     guard_ghz: float = Field(default=100.0, ge=0)
@@ -280,7 +280,7 @@ class ScenarioConfig(_Strict):
     schema_version: int
     name: str
     description: str = ""
-    quantum_wavelength_nm: float = Field(gt=0)
+    quantum_wavelength_nm: float = Field(ge=1200, le=1700)
     reconciliation_efficiency: float = Field(gt=0, le=1)
     fibre: FibreConfig
     wdm: WdmConfig = Field(default_factory=WdmConfig)

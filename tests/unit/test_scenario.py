@@ -93,6 +93,7 @@ def test_typo_in_fibre_section(tmp_path: Path) -> None:
             "missing key 'transmitter.modulation_variance_snu'",
         ),
         ("[fibre]\n", "[fibre]\nattenuation_model = 'constant'\n", "needs loss_db_per_km"),
+        ("quantum_wavelength_nm = 1530.33", "quantum_wavelength_nm = 850", "quantum_wavelength_nm"),
     ],
 )
 def test_bad_values_give_one_clear_line(tmp_path: Path, old: str, new: str, needle: str) -> None:

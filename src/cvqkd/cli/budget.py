@@ -59,9 +59,9 @@ def budget_report(
     if launch_power_dbm is not None:
         scenario = scenario.with_launch_power(launch_power_w=float(dbm_to_watt(launch_power_dbm)))
     if quantum_wavelength_nm is not None:
-        if not 1000.0 <= quantum_wavelength_nm <= 1700.0:
+        if not 1200.0 <= quantum_wavelength_nm <= 1700.0:
             raise ConfigError(
-                f"--quantum-wavelength-nm must lie in 1000..1700 nm, got {quantum_wavelength_nm:g}"
+                f"--quantum-wavelength-nm must lie in 1200..1700 nm, got {quantum_wavelength_nm:g}"
             )
         scenario = scenario.replace(quantum_wavelength_m=quantum_wavelength_nm * 1e-9)
     b = noise_budget(scenario)

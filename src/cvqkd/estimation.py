@@ -253,12 +253,10 @@ class _Accumulator:
         mask = disclosed_mask(block, key=self.key, fraction=self.fraction)
         self.n_disclosed += int(np.count_nonzero(mask))
         x, y, u = _pairs(block, mask)
-        xp = [np.ones_like(x), x, x * x, x * x * x, (x * x) ** 2]
-        yp = [np.ones_like(y), y, y * y, y * y * y, (y * y) ** 2]
-        for i in range(5):
-            for j in range(5 - i):
-                self.M[i, j] += float(xp[i] @ yp[j])
-        self.U += (u.sum(), u @ u, u @ xp[2], u @ (x * y), u @ yp[2])
+        X = _powers(x)
+        Y = _powers(y)
+        self.M += X @ Y.T  # M[i, j] += Σ x^i y^j (the i + j > 4 corner is unused)
+        self.U += (u.sum(), u @ u, u @ X[2], u @ (x * y), u @ Y[2])
         rails = block.metadata.adc_rails
         if rails is not None:
             raw = block.bob_samples[mask]
@@ -276,6 +274,17 @@ class _Accumulator:
             if rails is not None:
                 self.n_clip += int(np.count_nonzero((v <= rails[0]) | (v >= rails[1])))
                 self.n_clip_checked += v.size
+
+
+def _powers(v: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Rows v⁰ … v⁴."""
+    out = np.empty((5, v.size))
+    out[0] = 1.0
+    out[1] = v
+    np.multiply(v, v, out=out[2])
+    np.multiply(out[2], v, out=out[3])
+    np.multiply(out[2], out[2], out=out[4])
+    return out
 
 
 def _trend(

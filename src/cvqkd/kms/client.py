@@ -35,7 +35,7 @@ from typing import Any
 
 from cvqkd.errors import ConfigError, KeyNotFoundError, KeyStoreError
 from cvqkd.kms.models import KeyContainer, Status
-from cvqkd.kms.store import NOT_FOUND_MESSAGE, Reservation
+from cvqkd.kms.store import NOT_FOUND_MESSAGE, ChunksUnavailableError, Reservation
 
 __all__ = [
     "Etsi014Client",
@@ -296,6 +296,11 @@ class KmePeerClient:
             raise
         with self._lock:
             self._idle[kme_id].append(conn)
+        if status == 503 and isinstance(payload, dict):
+            for d in payload.get("details") or []:
+                ids = d.get("unavailable_chunk_IDs") if isinstance(d, dict) else None
+                if isinstance(ids, list):
+                    raise ChunksUnavailableError(str(payload.get("message")), [str(i) for i in ids])
         _raise_for(status, payload)
 
     def close(self) -> None:

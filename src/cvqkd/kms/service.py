@@ -35,6 +35,7 @@ from cvqkd.errors import ConfigError, KeyNotFoundError, KeyStoreError
 from cvqkd.kms.models import KeyIDs, KeyRequest, Status, b64encode_key
 from cvqkd.kms.store import (
     NOT_FOUND_MESSAGE,
+    ChunksUnavailableError,
     KeyAccessDeniedError,
     KeyStore,
     LinkId,
@@ -102,6 +103,66 @@ class KmeSettings:
             raise ConfigError("max_keys_per_request and max_key_count must be >= 1")
 
 
+class _Slot:
+    __slots__ = ("error", "finished", "item")
+
+    def __init__(self, item: Any) -> None:
+        self.item = item
+        self.finished = False
+        self.error: BaseException | None = None
+
+
+class GroupCommit:
+    """Run ``fn(items)`` on the items that concurrent callers submit, batched: one database
+    transaction (one fsync) for every request waiting at that moment.
+
+    Leader/follower: the first caller runs the batch, the others wait. If a batch fails,
+    each of its items is retried alone, so one bad request never fails the others.
+    """
+
+    def __init__(self, fn: Any) -> None:
+        self._fn = fn
+        self._cond = threading.Condition()
+        self._queue: list[_Slot] = []
+        self._busy = False
+
+    def submit(self, item: Any) -> None:
+        """Run ``item`` (in some batch) and return when it is committed, or raise its error."""
+        slot = _Slot(item)
+        with self._cond:
+            self._queue.append(slot)
+            while not slot.finished:
+                if self._busy:
+                    self._cond.wait()
+                    continue
+                self._busy = True
+                batch, self._queue = self._queue, []
+                self._cond.release()
+                try:
+                    self._run(batch)
+                finally:
+                    self._cond.acquire()
+                    self._busy = False
+                    self._cond.notify_all()
+        if slot.error is not None:
+            raise slot.error
+
+    def _run(self, batch: list[_Slot]) -> None:
+        try:
+            self._fn([s.item for s in batch])
+        except BaseException as exc:
+            if len(batch) == 1:
+                batch[0].error = exc
+            else:
+                for s in batch:
+                    try:
+                        self._fn([s.item])
+                    except BaseException as one:
+                        s.error = one
+        for s in batch:
+            s.finished = True
+
+
 def _validation_details(exc: ValidationError) -> list[dict[str, Any]]:
     return [{".".join(str(p) for p in err["loc"]) or "body": err["msg"]} for err in exc.errors()]
 
@@ -128,6 +189,10 @@ class KmeService:
         self._requests: dict[str, int] = {}
         self._errors: dict[str, int] = {}
         self._last_maintenance = 0.0
+        self._commit = GroupCommit(store.commit_many)
+        self._accept = GroupCommit(
+            lambda items: store.accept_reservations([r for rs in items for r in rs])
+        )
         # Reservations left pending by a crash (older than any live request) go back.
         store.release_stale(older_than_s=settings.stale_reservation_s)
 
@@ -260,33 +325,46 @@ class KmeService:
         if remote and (self.peers is None or slave_kme not in s.peers):
             raise EtsiError(503, f"no key link from KME {s.kme_id} to KME {slave_kme}")
         self.maintenance()
-        try:
-            reserved = self.store.reserve(
-                link,
-                number=number,
-                size_bits=size,
-                master_sae_id=caller_sae_id,
-                slave_sae_ids=slaves,
-                lifetime_s=s.key_lifetime_s,
-                now=self._clock(),
-            )
-        except NotEnoughKeysError as exc:
-            raise EtsiError(503, str(exc)) from None
-        except KeyStoreError as exc:
-            raise EtsiError(503, f"key store error: {exc}") from None
-        key_ids = [r.key_id for r, _ in reserved]
-        try:
-            if remote:
-                assert self.peers is not None
-                self.peers.reserve(slave_kme, [r for r, _ in reserved])
-            self.store.commit_reserved(key_ids, slaves_here=[] if remote else slaves)
-        except KeyStoreError as exc:
+        for attempt in range(3):
             try:
-                self.store.release(key_ids)
-            except KeyStoreError:
-                pass  # released later by maintenance (stale reservation)
-            raise EtsiError(503, f"keys could not be reserved with the peer KME: {exc}") from None
+                reserved = self.store.reserve(
+                    link,
+                    number=number,
+                    size_bits=size,
+                    master_sae_id=caller_sae_id,
+                    slave_sae_ids=slaves,
+                    lifetime_s=s.key_lifetime_s,
+                    now=self._clock(),
+                )
+            except NotEnoughKeysError as exc:
+                raise EtsiError(503, str(exc)) from None
+            except KeyStoreError as exc:
+                raise EtsiError(503, f"key store error: {exc}") from None
+            key_ids = [r.key_id for r, _ in reserved]
+            try:
+                if remote:
+                    assert self.peers is not None
+                    self.peers.reserve(slave_kme, [r for r, _ in reserved])
+                self._commit.submit((key_ids, [] if remote else slaves))
+                break
+            except ChunksUnavailableError as exc:
+                # The peer no longer holds some chunks (expired there first): erase them
+                # here as well and try again with the next ones.
+                self._release(key_ids, discard=exc.chunk_ids)
+                if attempt == 2:
+                    raise EtsiError(503, f"key stores of the link disagree: {exc}") from None
+            except KeyStoreError as exc:
+                self._release(key_ids)
+                raise EtsiError(
+                    503, f"keys could not be reserved with the peer KME: {exc}"
+                ) from None
         return {"keys": [{"key_ID": r.key_id, "key": b64encode_key(k)} for r, k in reserved]}
+
+    def _release(self, key_ids: Sequence[str], *, discard: Sequence[str] = ()) -> None:
+        try:
+            self.store.release(key_ids, discard_chunk_ids=discard)
+        except KeyStoreError:
+            pass  # released later by maintenance (stale reservation)
 
     def dec_keys(
         self, *, caller_sae_id: str, master_sae_id: str, request: Mapping[str, Any]
@@ -344,7 +422,11 @@ class KmeService:
                 if self.settings.sae_kme.get(sae) != self.settings.kme_id:
                     raise EtsiError(400, f"slave SAE {sae!r} is not attached to this KME")
         try:
-            self.store.accept_reservations(res, now=self._clock())
+            self._accept.submit(res)
+        except ChunksUnavailableError as exc:
+            raise EtsiError(
+                503, f"reservation refused: {exc}", [{"unavailable_chunk_IDs": list(exc.chunk_ids)}]
+            ) from None
         except KeyStoreError as exc:
             raise EtsiError(503, f"reservation refused: {exc}") from None
         return {"accepted": len(res)}

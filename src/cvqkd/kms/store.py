@@ -90,6 +90,18 @@ class KeyAccessDeniedError(KeyStoreError):
     """A key exists but was not issued for the asking SAE (HTTP 401)."""
 
 
+class ChunksUnavailableError(KeyStoreError):
+    """The target KME does not hold (any more) some chunks a reservation names.
+
+    ``chunk_ids`` lists them, so the source KME can erase them too (e.g. they expired at
+    the target first) instead of offering them again.
+    """
+
+    def __init__(self, message: str, chunk_ids: Sequence[str]) -> None:
+        super().__init__(message)
+        self.chunk_ids = tuple(chunk_ids)
+
+
 @dataclass(frozen=True, order=True)
 class LinkId:
     """A directed QKD link: keys handed out by ``source_kme_id`` for SAEs at ``target_kme_id``."""
@@ -186,8 +198,13 @@ class KeyStore(ABC):
 
     @abstractmethod
     @contextmanager
-    def _tx(self) -> Iterator[Any]:
-        """A write transaction; yields a cursor-like object with ``execute(sql, params)``."""
+    def _tx(self, *, durable: bool = True, write: bool = True) -> Iterator[Any]:
+        """A transaction; yields a cursor-like object with ``execute(sql, params)``.
+
+        ``durable=False`` lets SQLite skip the fsync of this commit (its effect becomes durable
+        with the next durable commit; a process crash never loses it, a power cut may):
+        used for reservations, which are undone safely. ``write=False``: read only.
+        """
 
     @abstractmethod
     def close(self) -> None:
@@ -247,7 +264,7 @@ class KeyStore(ABC):
 
     def pool_limit(self) -> int:
         """The pool limit per link, in chunks."""
-        with self._tx() as cur:
+        with self._tx(durable=False, write=False) as cur:
             row = self._exec(
                 cur, "SELECT value FROM meta WHERE name = 'max_chunks_per_link'"
             ).fetchone()
@@ -339,7 +356,7 @@ class KeyStore(ABC):
 
     def available_chunks(self, link: LinkId, *, now: float | None = None) -> int:
         """Number of unexpired available chunks of ``link``."""
-        with self._tx() as cur:
+        with self._tx(durable=False, write=False) as cur:
             return self._count_available(cur, link, time.time() if now is None else now)
 
     def chunks_per_key(self, size_bits: int) -> int:
@@ -358,7 +375,7 @@ class KeyStore(ABC):
 
     def metrics(self, link: LinkId) -> StoreMetrics:
         """Counters of ``link`` (see :class:`StoreMetrics`)."""
-        with self._tx() as cur:
+        with self._tx(durable=False, write=False) as cur:
             rows = self._exec(
                 cur,
                 "SELECT name, value FROM counters WHERE source_kme = ? AND target_kme = ?",
@@ -375,7 +392,7 @@ class KeyStore(ABC):
 
     def links(self) -> list[LinkId]:
         """Every link the store has seen."""
-        with self._tx() as cur:
+        with self._tx(durable=False, write=False) as cur:
             rows = self._exec(
                 cur, "SELECT DISTINCT source_kme, target_kme FROM counters ORDER BY 1, 2"
             ).fetchall()
@@ -405,7 +422,7 @@ class KeyStore(ABC):
         t = time.time() if now is None else now
         per_key = self.chunks_per_key(size_bits)
         need = per_key * number
-        with self._tx() as cur:
+        with self._tx(durable=False) as cur:
             rows = self._exec(
                 cur,
                 "SELECT seq, chunk_id, material FROM chunks WHERE source_kme = ? "
@@ -477,63 +494,88 @@ class KeyStore(ABC):
         stays until each has fetched it. Raises :class:`KeyStoreError` if any reservation is
         no longer pending (it was released meanwhile): then nothing is handed out.
         """
-        pending = json.dumps(list(slaves_here))
+        self.commit_many([(key_ids, slaves_here)])
+
+    def commit_many(self, batches: Sequence[tuple[Sequence[str], Sequence[str]]]) -> None:
+        """:meth:`commit_reserved` for several requests ``(key_ids, slaves_here)`` in one
+        durable transaction (group commit: one fsync for many requests); all or nothing."""
         with self._tx() as cur:
-            n = 0
-            link: LinkId | None = None
+            per_link: dict[LinkId, int] = {}
+            for key_ids, slaves_here in batches:
+                pending = json.dumps(list(slaves_here))
+                for kid in key_ids:
+                    row = self._exec(
+                        cur,
+                        f"SELECT source_kme, target_kme FROM keys WHERE key_id = ? "
+                        f"AND state = {_PENDING}{self._skip_locked.replace('SKIP LOCKED', '')}",
+                        [kid],
+                    ).fetchone()
+                    if row is None:
+                        raise KeyStoreError(f"reservation {kid} is no longer pending")
+                    link = LinkId(str(row[0]), str(row[1]))
+                    per_link[link] = per_link.get(link, 0) + 1
+                    if slaves_here:
+                        self._exec(
+                            cur,
+                            f"UPDATE keys SET state = {_ISSUED}, pending = ? WHERE key_id = ?",
+                            [pending, kid],
+                        )
+                    else:
+                        self._exec(
+                            cur,
+                            f"UPDATE keys SET state = {_DONE}, pending = '[]' WHERE key_id = ?",
+                            [kid],
+                        )
+                        self._exec(
+                            cur,
+                            f"UPDATE chunks SET state = {_CONSUMED}, material = NULL "
+                            "WHERE key_id = ?",
+                            [kid],
+                        )
+            for link, n in per_link.items():
+                self._bump(cur, link, "delivered", n)
+
+    def release(self, key_ids: Sequence[str], *, discard_chunk_ids: Sequence[str] = ()) -> int:
+        """Give pending reservations back to the pool (the peer KME could not be told).
+
+        Chunks in ``discard_chunk_ids`` (the peer no longer holds them) are erased instead.
+        Returns the number of reservations released.
+        """
+        released = 0
+        discard = set(discard_chunk_ids)
+        with self._tx(durable=False) as cur:
             for kid in key_ids:
                 row = self._exec(
                     cur,
-                    f"SELECT source_kme, target_kme, chunk_ids FROM keys WHERE key_id = ? "
+                    "SELECT chunk_ids, source_kme, target_kme FROM keys WHERE key_id = ? "
                     f"AND state = {_PENDING}",
                     [kid],
                 ).fetchone()
                 if row is None:
-                    raise KeyStoreError(f"reservation {kid} is no longer pending")
-                link = LinkId(str(row[0]), str(row[1]))
-                if slaves_here:
-                    self._exec(
-                        cur,
-                        f"UPDATE keys SET state = {_ISSUED}, pending = ? WHERE key_id = ?",
-                        [pending, kid],
-                    )
-                else:
-                    self._exec(
-                        cur,
-                        f"UPDATE keys SET state = {_DONE}, pending = '[]' WHERE key_id = ?",
-                        [kid],
-                    )
-                    self._exec(
-                        cur,
-                        f"UPDATE chunks SET state = {_CONSUMED}, material = NULL WHERE key_id = ?",
-                        [kid],
-                    )
-                n += 1
-            if link is not None:
-                self._bump(cur, link, "delivered", n)
-
-    def release(self, key_ids: Sequence[str]) -> int:
-        """Give pending reservations back to the pool (the peer KME could not be told)."""
-        released = 0
-        with self._tx() as cur:
-            for kid in key_ids:
-                cur2 = self._exec(
-                    cur, f"DELETE FROM keys WHERE key_id = ? AND state = {_PENDING}", [kid]
+                    continue
+                self._exec(cur, "DELETE FROM keys WHERE key_id = ?", [kid])
+                released += 1
+                self._exec(
+                    cur,
+                    f"UPDATE chunks SET state = {_AVAILABLE}, key_id = NULL "
+                    f"WHERE key_id = ? AND state = {_RESERVED}",
+                    [kid],
                 )
-                if cur2.rowcount:
-                    released += 1
-                    self._exec(
+                gone = [c for c in json.loads(row[0]) if c in discard]
+                if gone:
+                    self._execmany(
                         cur,
-                        f"UPDATE chunks SET state = {_AVAILABLE}, key_id = NULL "
-                        f"WHERE key_id = ? AND state = {_RESERVED}",
-                        [kid],
+                        f"UPDATE chunks SET state = {_EXPIRED}, material = NULL "
+                        f"WHERE chunk_id = ? AND state = {_AVAILABLE}",
+                        [(c,) for c in gone],
                     )
+                    self._bump(cur, LinkId(str(row[1]), str(row[2])), "expired", len(gone))
         return released
 
     def release_stale(self, *, older_than_s: float, now: float | None = None) -> int:
         """Release pending reservations older than ``older_than_s`` (left by a crash)."""
         t = time.time() if now is None else now
-        with self._tx() as cur:
+        with self._tx(durable=False, write=False) as cur:
             rows = self._exec(
                 cur,
                 f"SELECT key_id FROM keys WHERE state = {_PENDING} AND created_at < ?",
@@ -570,20 +612,26 @@ class KeyStore(ABC):
         marks = ",".join("?" * len(res.chunk_ids))
         rows = self._exec(
             cur,
-            f"SELECT chunk_id, state, key_id, source_kme, target_kme FROM chunks "
+            f"SELECT chunk_id, state, key_id, source_kme, target_kme, expires_at FROM chunks "
             f"WHERE chunk_id IN ({marks}){lock}",
             list(res.chunk_ids),
         ).fetchall()
-        if len(rows) != len(res.chunk_ids) or len(set(res.chunk_ids)) != len(res.chunk_ids):
-            raise KeyStoreError("reservation names key material this KME does not hold")
+        if len(set(res.chunk_ids)) != len(res.chunk_ids):
+            raise KeyStoreError("a reservation names a chunk twice")
+        known = {str(r[0]) for r in rows}
+        missing = [c for c in res.chunk_ids if c not in known]
         takeover: set[str] = set()
-        for cid, state, kid, src, dst in rows:
+        for cid, state, kid, src, dst, expires_at in rows:
             if (str(src), str(dst)) != (res.link.source_kme_id, res.link.target_kme_id):
                 raise KeyStoreError(f"chunk {cid} belongs to another link")
             if int(state) == _RESERVED:
                 takeover.add(str(kid))
-            elif int(state) != _AVAILABLE:
-                raise KeyStoreError(f"chunk {cid} was already consumed or expired here")
+            elif int(state) != _AVAILABLE or float(expires_at) <= t:
+                missing.append(str(cid))
+        if missing:
+            raise ChunksUnavailableError(
+                f"{len(missing)} chunk(s) of the reservation are not available here", missing
+            )
         for kid in takeover:
             krow = self._exec(
                 cur, f"SELECT slaves, pending FROM keys WHERE key_id = ?{lock}", [kid]
@@ -679,34 +727,40 @@ class KeyStore(ABC):
     def expire(self, *, now: float | None = None) -> int:
         """Erase expired available chunks and unfetched keys; returns chunks erased."""
         t = time.time() if now is None else now
-        with self._tx() as cur:
+        total = 0
+        with self._tx(durable=False) as cur:
             per_link = self._exec(
                 cur,
-                "SELECT source_kme, target_kme, COUNT(*) FROM chunks WHERE "
-                f"(state = {_AVAILABLE} AND expires_at <= ?) OR (state = {_RESERVED} AND key_id IN "
-                f"(SELECT key_id FROM keys WHERE state = {_ISSUED} AND expires_at <= ?)) "
-                "GROUP BY source_kme, target_kme",
-                [t, t],
-            ).fetchall()
-            if not per_link:
-                return 0
-            self._exec(
-                cur,
-                f"UPDATE chunks SET state = {_EXPIRED}, material = NULL WHERE "
-                f"(state = {_AVAILABLE} AND expires_at <= ?) OR (state = {_RESERVED} AND key_id IN "
-                f"(SELECT key_id FROM keys WHERE state = {_ISSUED} AND expires_at <= ?))",
-                [t, t],
-            )
-            self._exec(
-                cur,
-                f"UPDATE keys SET state = {_EXPIRED_KEY} "
-                f"WHERE state = {_ISSUED} AND expires_at <= ?",
+                "SELECT source_kme, target_kme, COUNT(*) FROM chunks "
+                f"WHERE state = {_AVAILABLE} AND expires_at <= ? GROUP BY source_kme, target_kme",
                 [t],
-            )
-            total = 0
+            ).fetchall()
+            if per_link:
+                self._exec(
+                    cur,
+                    f"UPDATE chunks SET state = {_EXPIRED}, material = NULL "
+                    f"WHERE state = {_AVAILABLE} AND expires_at <= ?",
+                    [t],
+                )
             for src, dst, n in per_link:
                 self._bump(cur, LinkId(str(src), str(dst)), "expired", int(n))
                 total += int(n)
+            keys = self._exec(
+                cur,
+                "SELECT key_id, source_kme, target_kme, chunk_ids FROM keys "
+                f"WHERE state = {_ISSUED} AND expires_at <= ?",
+                [t],
+            ).fetchall()
+            for kid, src, dst, chunk_ids in keys:
+                self._exec(cur, f"UPDATE keys SET state = {_EXPIRED_KEY} WHERE key_id = ?", [kid])
+                self._exec(
+                    cur,
+                    f"UPDATE chunks SET state = {_EXPIRED}, material = NULL WHERE key_id = ?",
+                    [kid],
+                )
+                n = len(json.loads(chunk_ids))
+                self._bump(cur, LinkId(str(src), str(dst)), "expired", n)
+                total += n
         return total
 
 
@@ -725,6 +779,8 @@ CREATE TABLE IF NOT EXISTS keys (
 CREATE INDEX IF NOT EXISTS keys_state ON keys (state, created_at);
 CREATE INDEX IF NOT EXISTS chunks_pool ON chunks (source_kme, target_kme, state, seq);
 CREATE INDEX IF NOT EXISTS chunks_key ON chunks (key_id);
+CREATE INDEX IF NOT EXISTS chunks_expiry ON chunks (state, expires_at);
+CREATE INDEX IF NOT EXISTS keys_expiry ON keys (state, expires_at);
 """
 
 _DDL_SQLITE = (
@@ -753,7 +809,9 @@ class SqliteKeyStore(KeyStore):
 
     One connection per store object guarded by a lock (SQLite has one writer anyway);
     other processes on the same file are serialised by SQLite's lock and ``busy_timeout``.
-    ``synchronous=FULL`` by default: a committed delivery survives even a power cut.
+    ``synchronous=FULL`` by default: every hand-out (commit, retrieve, accept) is fsynced
+    and survives a power cut; reservations and expiry commit without fsync (a process
+    crash never loses them; after a power cut they are simply undone).
     """
 
     def __init__(
@@ -777,7 +835,8 @@ class SqliteKeyStore(KeyStore):
             self._conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
             if self.path != ":memory:":
                 self._conn.execute("PRAGMA journal_mode = WAL")
-            self._conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")
+            self._sync = self._sync_now = synchronous.upper()
+            self._conn.execute(f"PRAGMA synchronous = {self._sync}")
         except sqlite3.Error as exc:
             raise KeyStoreError(f"cannot open key store {self.path!r}: {exc}") from None
         self._lock = threading.RLock()
@@ -788,24 +847,27 @@ class SqliteKeyStore(KeyStore):
         self._init_meta(chunk_bits)
 
     @contextmanager
-    def _tx(self) -> Iterator[Any]:
+    def _tx(self, *, durable: bool = True, write: bool = True) -> Iterator[Any]:
         with self._lock:
+            want = self._sync if durable else "NORMAL"
             cur = self._conn.cursor()
             try:
-                cur.execute("BEGIN IMMEDIATE")
+                if want != self._sync_now:  # only settable outside a transaction
+                    cur.execute(f"PRAGMA synchronous = {want}")
+                    self._sync_now = want
+                cur.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             except sqlite3.Error as exc:
+                cur.close()
                 raise KeyStoreError(f"key store busy or unavailable: {exc}") from None
             try:
                 yield cur
+                self._conn.commit()
+            except sqlite3.Error as exc:
+                self._conn.rollback()
+                raise KeyStoreError(f"key store error: {exc}") from None
             except BaseException:
                 self._conn.rollback()
                 raise
-            else:
-                try:
-                    self._conn.commit()
-                except sqlite3.Error as exc:
-                    self._conn.rollback()
-                    raise KeyStoreError(f"key store commit failed: {exc}") from None
             finally:
                 cur.close()
 
@@ -839,7 +901,7 @@ class PostgresKeyStore(KeyStore):
             # Serialise schema creation between processes starting at once.
             cur.execute("SELECT pg_advisory_xact_lock(720140014)")
             # DDL on existing tables would take table locks that deadlock with live traffic.
-            cur.execute("SELECT to_regclass('meta'), to_regclass('chunks_key')")
+            cur.execute("SELECT to_regclass('meta'), to_regclass('keys_expiry')")
             if None in cur.fetchone():
                 for stmt in _DDL_POSTGRES.split(";"):
                     if stmt.strip():
@@ -854,7 +916,7 @@ class PostgresKeyStore(KeyStore):
         cur.executemany(sql.replace("?", "%s"), [tuple(r) for r in rows])
 
     @contextmanager
-    def _tx(self) -> Iterator[Any]:
+    def _tx(self, *, durable: bool = True, write: bool = True) -> Iterator[Any]:
         with self._cond:
             while not self._pool:
                 self._cond.wait()
@@ -862,6 +924,8 @@ class PostgresKeyStore(KeyStore):
         try:
             try:
                 with conn.transaction(), conn.cursor() as cur:
+                    if not durable and write:
+                        cur.execute("SET LOCAL synchronous_commit = off")
                     yield cur
             except self._psycopg.Error as exc:
                 if conn.broken:

@@ -37,7 +37,8 @@ def _syndrome_ok(check_ptr, check_vars, signs, app):
 def _check_update(d, sign, q, out, t, pre):
     """out[k] = sign·2 atanh(∏_{j≠k} tanh(q_j/2)) for k < d; ``out`` may alias ``q``."""
     for k in range(d):
-        t[k] = np.float32(np.tanh(np.float32(0.5) * q[k]))
+        # tanh(q/2) = 1 − 2/(e^q + 1): one expf (3× cheaper than tanhf); saturates to ±1
+        t[k] = np.float32(1.0) - np.float32(2.0) / (np.float32(np.exp(q[k])) + np.float32(1.0))
     p = sign
     for k in range(d):
         pre[k] = p

@@ -2,7 +2,8 @@
 
 Needs the ``[gpu]`` extra (CuPy) and an NVIDIA GPU; this module imports without CuPy, and
 :func:`gpu_present` says whether the backend can run. Flooding schedule, float32 messages, one
-thread per (frame, check) for check updates and per (frame, variable) for variable updates, the
+thread per (check, frame) for check updates and per (variable, frame) for variable updates,
+device arrays frame-minor (``[node][frame]``, so a warp's loads coalesce across frames), the
 same update rules and clamp as :mod:`cvqkd.reconciliation.decoder` (check products by
 "total product / own factor" with exact zeros counted, so punctured bits with LLR 0 are safe).
 Frames stop updating as soon as their syndrome is satisfied; the host polls for "all frames
@@ -25,65 +26,65 @@ __all__ = ["decode_batch", "gpu_present"]
 _SOURCE = r"""
 #define MAX_TANH (1.0f - 1.0f / 8388608.0f)
 
+// Layouts are frame-minor so that the 32 threads of a warp (consecutive frames, same node)
+// touch consecutive addresses: app/llr [n][F], r [E][F], signs [m][F]; idx = node*F + f.
+
 extern "C" __global__ void syndrome_check(
     const long long* check_ptr, const int* check_vars, const float* signs, const float* app,
-    int* unsat, const int* active, const int m, const int n, const int frames)
+    int* unsat, const int* active, const int m, const int frames)
 {
     long long idx = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (idx >= (long long)m * frames) return;
-    int f = (int)(idx / m);
-    int c = (int)(idx - (long long)f * m);
+    int c = (int)(idx / frames);
+    int f = (int)(idx - (long long)c * frames);
     if (!active[f]) return;
-    const float* a = app + (long long)f * n;
-    int parity = signs[(long long)f * m + c] < 0.0f;
+    int parity = signs[idx] < 0.0f;
     for (long long e = check_ptr[c]; e < check_ptr[c + 1]; ++e) {
-        parity ^= (a[check_vars[e]] < 0.0f);
+        parity ^= (app[(long long)check_vars[e] * frames + f] < 0.0f);
     }
     if (parity) unsat[f] = 1;
 }
 
 extern "C" __global__ void check_update(
     const long long* check_ptr, const int* check_vars, const float* signs, const float* app,
-    float* r, const int* active, const int m, const int n, const long long n_edges,
-    const int frames)
+    float* r, const int* active, const int m, const int frames)
 {
     long long idx = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (idx >= (long long)m * frames) return;
-    int f = (int)(idx / m);
-    int c = (int)(idx - (long long)f * m);
+    int c = (int)(idx / frames);
+    int f = (int)(idx - (long long)c * frames);
     if (!active[f]) return;
-    const float* a = app + (long long)f * n;
-    float* rf = r + (long long)f * n_edges;
     const long long e0 = check_ptr[c], e1 = check_ptr[c + 1];
-    float prod = signs[(long long)f * m + c];
+    float prod = signs[idx];
     int zeros = 0;
     for (long long e = e0; e < e1; ++e) {
-        float t = tanhf(0.5f * (a[check_vars[e]] - rf[e]));
-        rf[e] = t;
+        const long long re = e * frames + f;
+        float t = tanhf(0.5f * (app[(long long)check_vars[e] * frames + f] - r[re]));
+        r[re] = t;
         if (t == 0.0f) { ++zeros; } else { prod *= t; }
     }
     for (long long e = e0; e < e1; ++e) {
-        float t = rf[e];
+        const long long re = e * frames + f;
+        float t = r[re];
         float x;
         if (t == 0.0f) { x = (zeros == 1) ? prod : 0.0f; }
         else { x = (zeros == 0) ? prod / t : 0.0f; }
         x = fminf(fmaxf(x, -MAX_TANH), MAX_TANH);
-        rf[e] = logf((1.0f + x) / (1.0f - x));
+        r[re] = logf((1.0f + x) / (1.0f - x));
     }
 }
 
 extern "C" __global__ void var_update(
     const long long* var_ptr, const long long* var_edges, const float* llr, const float* r,
-    float* app, const int* active, const int n, const long long n_edges, const int frames)
+    float* app, const int* active, const int n, const int frames)
 {
     long long idx = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (idx >= (long long)n * frames) return;
-    int f = (int)(idx / n);
-    int v = (int)(idx - (long long)f * n);
+    int v = (int)(idx / frames);
+    int f = (int)(idx - (long long)v * frames);
     if (!active[f]) return;
-    const float* rf = r + (long long)f * n_edges;
     float acc = llr[idx];
-    for (long long p = var_ptr[v]; p < var_ptr[v + 1]; ++p) acc += rf[var_edges[p]];
+    for (long long p = var_ptr[v]; p < var_ptr[v + 1]; ++p) acc += r[var_edges[p] * frames + f];
     app[idx] = acc;
 }
 """
@@ -150,10 +151,11 @@ def decode_batch(
     check_ptr, check_vars, var_ptr, var_edges = _graph(code)
     frames = int(llr.shape[0])
     n, m, n_edges = code.n_vars, code.n_checks, code.n_edges
-    d_llr = cupy.ascontiguousarray(cupy.asarray(llr, dtype=cupy.float32))
-    d_signs = 1.0 - 2.0 * cupy.asarray(syndrome, dtype=cupy.float32)
+    # frame-minor device layouts (see the kernel source)
+    d_llr = cupy.ascontiguousarray(cupy.asarray(llr, dtype=cupy.float32).T)
+    d_signs = cupy.ascontiguousarray((1.0 - 2.0 * cupy.asarray(syndrome, dtype=cupy.float32)).T)
     d_app = d_llr.copy()
-    d_r = cupy.zeros((frames, n_edges), dtype=cupy.float32)
+    d_r = cupy.zeros((n_edges, frames), dtype=cupy.float32)
     active = cupy.ones(frames, dtype=cupy.int32)
     conv = cupy.zeros(frames, dtype=cupy.int32)
     iters = cupy.zeros(frames, dtype=cupy.int64)
@@ -161,7 +163,7 @@ def decode_batch(
     grid_c = ((m * frames + _THREADS - 1) // _THREADS,)
     grid_v = ((n * frames + _THREADS - 1) // _THREADS,)
     block = (_THREADS,)
-    i32, i64 = np.int32, np.int64
+    i32 = np.int32
     it = 0
     while True:
         unsat.fill(0)
@@ -169,7 +171,7 @@ def decode_batch(
             k_syn(
                 grid_c,
                 block,
-                (check_ptr, check_vars, d_signs, d_app, unsat, active, i32(m), i32(n), i32(frames)),
+                (check_ptr, check_vars, d_signs, d_app, unsat, active, i32(m), i32(frames)),
             )
         newly = active * (1 - unsat)
         conv += newly
@@ -178,29 +180,19 @@ def decode_batch(
             break
         if it % _POLL_EVERY == 0 and not bool(active.any()):
             break
-        k_chk(
-            grid_c,
-            block,
-            (
-                check_ptr,
-                check_vars,
-                d_signs,
-                d_app,
-                d_r,
-                active,
-                i32(m),
-                i32(n),
-                i64(n_edges),
-                i32(frames),
-            ),
-        )
+        if m:
+            k_chk(
+                grid_c,
+                block,
+                (check_ptr, check_vars, d_signs, d_app, d_r, active, i32(m), i32(frames)),
+            )
         k_var(
             grid_v,
             block,
-            (var_ptr, var_edges, d_llr, d_r, d_app, active, i32(n), i64(n_edges), i32(frames)),
+            (var_ptr, var_edges, d_llr, d_r, d_app, active, i32(n), i32(frames)),
         )
         iters += active
         it += 1
-    post = cupy.asnumpy(d_app).astype(np.float32, copy=False)
+    post = np.ascontiguousarray(cupy.asnumpy(d_app).T, dtype=np.float32)
     bits = (post < 0).astype(np.uint8)
     return bits, cupy.asnumpy(conv).astype(np.bool_), cupy.asnumpy(iters), post

@@ -94,7 +94,9 @@ def main() -> None:
     ap.add_argument("--beta", type=float, nargs="+", default=[0.93, 0.95])
     ap.add_argument("--frames", type=int, default=20, help="max frames per point")
     ap.add_argument("--target-errors", type=int, default=10)
-    ap.add_argument("--batch", type=int, default=2, help="frames decoded together")
+    ap.add_argument(
+        "--batch", type=int, default=None, help="frames decoded together (2 CPU, 64 GPU)"
+    )
     ap.add_argument("--dimension", type=int, default=8)
     ap.add_argument("--max-iter", type=int, default=500)
     ap.add_argument("--backend", default="auto")
@@ -123,6 +125,7 @@ def main() -> None:
         props = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.runtime.getDevice())
         print(f"# GPU: {props['name'].decode()}")
     print(f"# load average at start: {load()}")
+    batch = args.batch or (64 if backend == "cuda" else 2)
 
     if not args.skip_speed:
         print("## decoder speed (sum-product, float32, 20 iterations)")
@@ -150,7 +153,7 @@ def main() -> None:
                 rng=rng.spawn(1)[0],
                 target_errors=args.target_errors,
                 max_frames=args.frames,
-                batch_frames=args.batch,
+                batch_frames=batch,
                 max_iterations=args.max_iter,
                 backend=backend,  # type: ignore[arg-type]
             )

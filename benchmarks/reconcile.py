@@ -132,9 +132,13 @@ def main() -> None:
         reg = random_regular(
             n_vars=args.n, var_degree=3, check_degree=6, rng=np.random.default_rng(0)
         )
-        decoder_speed(reg, snr=1.0 / 0.95**2, backend=backend)
-        if "rl-r0.02" in codes.available_codes():
-            decoder_speed(codes.load_code("rl-r0.02", n_target=args.n), snr=0.02, backend=backend)
+        decoder_speed(reg, snr=1.0 / 0.95**2, backend=backend, frames=batch)
+        shipped = codes.available_codes()
+        if shipped:
+            name = "rl-r0.02" if "rl-r0.02" in shipped else shipped[0]
+            decoder_speed(
+                codes.load_code(name, n_target=args.n), snr=0.02, backend=backend, frames=batch
+            )
 
     print(f"## MDR + LDPC end to end (d = {args.dimension})")
     print(

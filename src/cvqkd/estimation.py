@@ -147,6 +147,17 @@ class Estimates:
     residual_drift_z: float
     gates: GateResult = field(default_factory=lambda: GateResult(True))
 
+    @property
+    def t_hat_snu(self) -> float:
+        """t̂ in SNU, √(κηT) with κ = 1 (homodyne) or ½ (heterodyne), for the LGG formulas."""
+        kappa = 0.5 if self.detection == "heterodyne" else 1.0
+        return math.sqrt(kappa * self.eta_transmittance.value)
+
+    @property
+    def sigma_sq_hat_snu(self) -> float:
+        """σ̂² in SNU (= 1 + v_el + κηTξ), for the LGG formulas."""
+        return self.residual_variance_snu.value
+
     def require_passed(self) -> None:
         """Raise :class:`cvqkd.errors.SecurityAbort` if a gate failed."""
         self.gates.raise_if_failed()

@@ -118,6 +118,21 @@ def test_worst_case_values_bracket_lgg(runs: tuple[str, list[Estimates]]) -> Non
         assert e.lgg_worst_case_excess_noise_snu >= e.excess_noise_snu.value
 
 
+def test_lgg_inputs_reproduce_the_estimates(runs: tuple[str, list[Estimates]]) -> None:
+    # Exact identities between the reported quantities (PHYSICS.md): t̂² = κηT, and
+    # σ̂² = 1 + v_el + κηTξ̂ in SNU (κ = 1 homodyne, ½ heterodyne).
+    det, est = runs
+    k = 0.5 if det == "heterodyne" else 1.0
+    for e in est[:20]:
+        assert e.t_hat_snu**2 == pytest.approx(k * e.eta_transmittance.value, rel=1e-12)
+        rebuilt = (
+            1
+            + e.electronic_noise_snu.value
+            + k * e.eta_transmittance.value * (e.excess_noise_snu.value)
+        )
+        assert e.sigma_sq_hat_snu == pytest.approx(rebuilt, rel=1e-9)
+
+
 def test_worst_case_matches_lgg_formula_when_calibration_is_large() -> None:
     # With 10x more calibration than data the calibration term is small: ours → LGG (PHYSICS.md
     # t_min, σ²_max formula) within 5 % of the distance between estimate and bound.

@@ -54,8 +54,25 @@ def test_shaped_qam_weights_are_discrete_gaussian() -> None:
     grid = c.points / (c.points.real.max() / 7.0)  # back to the odd-integer grid ±1..±7
     w = np.exp(-nu * np.abs(grid) ** 2)
     assert np.allclose(c.probabilities, w / w.sum(), rtol=1e-10)
-    # default ν: outermost level at 3.5 σ of exp(−ν x²) (σ² = 1/(2ν))
-    assert np.isclose(15.0 / np.sqrt(1 / (2 * default_shaping_nu(256))), 3.5)
+    # default ν: outermost level at 3 σ of exp(−ν x²) (σ² = 1/(2ν))
+    assert np.isclose(15.0 / np.sqrt(1 / (2 * default_shaping_nu(256))), 3.0)
+
+
+@pytest.mark.parametrize("name", ["qpsk", "psk8", "qam16", "qam64", "qam256", "psqam64"])
+def test_same_constellation_as_the_key_rate_bound(name: str) -> None:
+    # The simulator's Alice and the Denys–Brown–Leverrier bound (KEYRATE's module) must use the
+    # same alphabet: identical amplitudes α_k = a_k/2 and weights.
+    from cvqkd.keyrate import discrete
+
+    shaped = name.startswith("psqam")
+    theirs = discrete.constellation(
+        name[2:] if shaped else name,
+        modulation_variance_snu=2.5,
+        shaping="discrete-gaussian" if shaped else "uniform",
+    )
+    ours = constellation(name, modulation_variance_snu=2.5)
+    assert np.allclose(ours.alphas, theirs.amplitudes, rtol=0, atol=1e-12)
+    assert np.allclose(ours.probabilities, theirs.probabilities, rtol=0, atol=1e-15)
 
 
 @pytest.mark.parametrize("name", ["qpsk", "psqam16"])

@@ -56,6 +56,9 @@ def simulate_command(
     detection: str | None = typer.Option(
         None, "--detection", help="Override the scenario's detection: homodyne or heterodyne."
     ),
+    length_km: float | None = typer.Option(
+        None, "--length-km", help="Override the scenario's fibre length [km]."
+    ),
     pilot_period: int | None = typer.Option(
         None, "--pilot-period", help="One pilot every P slots (default 10 for a local LO)."
     ),
@@ -87,6 +90,10 @@ def simulate_command(
     if out.parent and not out.parent.exists():
         raise ConfigError(f"--out: directory {str(out.parent)!r} does not exist")
     sc = load_scenario(scenario)
+    if length_km is not None:
+        if not length_km > 0:
+            raise ConfigError(f"--length-km must be > 0, got {length_km:g}")
+        sc = sc.with_length(length_m=length_km * 1e3)
     budget = noise_budget(sc)
     overrides = {"detection": detection} if detection else {}
     channel = ChannelParameters.from_budget(budget, sc, **overrides)
@@ -109,7 +116,11 @@ def simulate_command(
             total_slots=symbols,
             sample_dtype=sample_dtype,
             n_pilots=count_pilots(symbols, meta.pilot_period),
-            attrs={"scenario": sc.name, "seed": -1 if seed is None else seed},
+            attrs={
+                "scenario": sc.name,
+                "length_km": sc.fibre.length_m / 1e3,
+                "seed": -1 if seed is None else seed,
+            },
         ) as writer,
         _progress(symbols, "simulate") as prog,
     ):
@@ -121,6 +132,7 @@ def simulate_command(
     elapsed = time.perf_counter() - t0
     report = {
         "scenario": sc.name,
+        "length_km": sc.fibre.length_m / 1e3,
         "out": str(out),
         "symbols": symbols,
         "detection": channel.detection,

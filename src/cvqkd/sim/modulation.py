@@ -75,11 +75,12 @@ def default_shaping_nu(order: int) -> float:
     """Default shaping parameter ν for probabilistically shaped QAM on the odd-integer grid.
 
     Weights p ∝ exp(−ν|a|²) on levels ±1, ±3, …, ±(√M − 1); ν is chosen so that the outermost
-    level sits at 3.5 standard deviations of the per-quadrature discrete Gaussian (σ² = 1/(2ν)).
-    A design choice (a finer ν makes the grid's edge truncate the Gaussian tail).
+    level sits at 3 standard deviations of the per-quadrature Gaussian (σ² = 1/(2ν)), the same
+    default as :func:`cvqkd.keyrate.discrete.constellation` (``shaping="discrete-gaussian"``),
+    so that simulated data and the key-rate bound describe one constellation.
     """
     edge = np.sqrt(order) - 1.0
-    sigma = edge / 3.5
+    sigma = edge / 3.0
     return float(1.0 / (2.0 * sigma**2))
 
 

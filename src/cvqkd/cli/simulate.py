@@ -57,7 +57,7 @@ def simulate_command(
         None, "--detection", help="Override the scenario's detection: homodyne or heterodyne."
     ),
     length_km: float | None = typer.Option(
-        None, "--length-km", help="Override the scenario's fibre length [km]."
+        None, "--length-km", help="Override the scenario's fibre length, in km."
     ),
     pilot_period: int | None = typer.Option(
         None, "--pilot-period", help="One pilot every P slots (default 10 for a local LO)."
@@ -206,11 +206,18 @@ def estimate_command(
         from cvqkd.cli.output import console, print_table
 
         truth = meta.truth
-        tmap = {
-            "electronic noise v_el (SNU)": truth.get("electronic_noise_snu"),
-            "transmittance T": truth.get("transmittance"),
-            "excess noise ξ (SNU, input)": truth.get("excess_noise_snu"),
-        }
+        tmap: dict[str, Any] = {}
+        if truth:
+            # simulated ξ: injected sources + the predicted residual phase noise (local LO)
+            xi_sim = truth["excess_noise_snu"] + truth.get("phase_noise_snu_predicted", 0.0)
+            tmap = {
+                "shot-noise unit (raw units²)": truth.get("shot_noise_variance_raw"),
+                "electronic noise v_el (SNU)": truth["electronic_noise_snu"]
+                + truth.get("quantisation_noise_snu", 0.0),
+                "ηT": truth["transmittance"] * truth["detector_efficiency"],
+                "transmittance T": truth["transmittance"],
+                "excess noise ξ (SNU, input)": xi_sim,
+            }
         cols = ["quantity", "estimate", "low", "high"] + (["simulated"] if truth else [])
         rows = [(*r, *([tmap.get(r[0], "")] if truth else [])) for r in summary_rows(est)]
         print_table(

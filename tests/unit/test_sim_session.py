@@ -86,6 +86,26 @@ def test_seed_scenario_at_25km_matches_simulated_noise() -> None:
     assert e.gates.passed, e.gates.reasons
 
 
+def test_raman_noise_appears_in_the_data() -> None:
+    # seed-120km's 8 channels at +10 dBm over 25 km: the budget puts ≈0.38 SNU of forward Raman
+    # on the quantum channel. The estimate (±~0.2 SNU at 10^6 slots) must contain the
+    # simulated total and exclude the same link without the Raman term.
+    from cvqkd.link.budget import noise_budget
+    from cvqkd.scenario import load_scenario
+
+    sc = load_scenario("seed-120km").with_length(length_m=25e3)
+    sc = sc.with_launch_power(launch_power_w=10e-3)
+    budget = noise_budget(sc)
+    raman = budget.sources_snu["raman_forward"]
+    assert raman > 0.3
+    ch = ChannelParameters.from_budget(budget, sc)
+    b = simulate_block(ch, n_symbols=1_000_000, rng=np.random.default_rng(10))
+    e = estimate(b, disclosed_fraction=0.5, epsilon_pe=1e-3, rng=np.random.default_rng(11))
+    sim_xi = ch.excess_noise_snu + b.metadata.truth["phase_noise_snu_predicted"]
+    assert e.excess_noise_snu.contains(sim_xi)
+    assert not e.excess_noise_snu.contains(sim_xi - raman)
+
+
 @pytest.mark.slow
 def test_seed_120km_streamed_long_run() -> None:
     # 3·10^7 slots streamed through estimation without materialising the block: bounded

@@ -82,6 +82,30 @@ def test_simulate_discrete_modulation(tmp_path: Path, capsys: pytest.CaptureFixt
         assert f["bob/samples"].shape == (5000, 2)
 
 
+def test_fault_injection_trips_the_drift_gate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "drift.h5"
+    code, _, err = _run(
+        capsys,
+        "simulate",
+        "lodewyck2007-25km",
+        "--symbols",
+        "300000",
+        "--out",
+        str(path),
+        "--seed",
+        "4",
+        "--lo-power-drift-fraction",
+        "0.3",
+    )
+    assert code == 0, err
+    code, out, err = _run(capsys, "estimate", str(path), "--seed", "2", "--json")
+    assert code == 3
+    rep = json.loads(out)
+    assert rep["passed"] is False and any("drifts" in r for r in rep["reasons"])
+
+
 def test_failed_gate_exits_3(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "bad.h5"
     assert (

@@ -63,6 +63,19 @@ def simulate_command(
         None, "--pilot-period", help="One pilot every P slots (default 10 for a local LO)."
     ),
     adc_bits: int = typer.Option(12, "--adc-bits", help="ADC resolution (0: ideal float)."),
+    adc_full_scale_snu: float | None = typer.Option(
+        None,
+        "--adc-full-scale-snu",
+        help="ADC rails at ± this many shot-noise standard deviations (default: automatic).",
+    ),
+    frequency_offset_hz: float = typer.Option(
+        0.0, "--frequency-offset-hz", help="Alice-laser minus LO frequency, local LO only (Hz)."
+    ),
+    lo_power_drift_fraction: float = typer.Option(
+        0.0,
+        "--lo-power-drift-fraction",
+        help="Fault injection: relative LO power change over the run (shot-noise drift).",
+    ),
     shot_fraction: float = typer.Option(
         0.1, "--shot-noise-fraction", help="Share of slots for shot-noise calibration."
     ),
@@ -95,12 +108,16 @@ def simulate_command(
             raise ConfigError(f"--length-km must be > 0, got {length_km:g}")
         sc = sc.with_length(length_m=length_km * 1e3)
     budget = noise_budget(sc)
-    overrides = {"detection": detection} if detection else {}
+    overrides: dict[str, Any] = {"detection": detection} if detection else {}
+    if frequency_offset_hz:
+        overrides["frequency_offset_hz"] = frequency_offset_hz
     channel = ChannelParameters.from_budget(budget, sc, **overrides)
     settings = SessionSettings(
         modulation=modulation,
         pilot_period=pilot_period,
         adc_bits=adc_bits,
+        adc_full_scale_snu=adc_full_scale_snu,
+        lo_power_drift_fraction=lo_power_drift_fraction,
         shot_noise_calibration_fraction=shot_fraction,
         electronic_noise_calibration_fraction=electronic_fraction,
         chunk_slots=chunk_slots,

@@ -15,6 +15,10 @@ One command::
    ``--frames`` frames. Prints β, FER (95 % Wilson interval), mean iterations, input bit/s
    (data bits = real symbols decoded per second) and edges/s.
 
+3. With ``--compare-ir PYTHON``: the same rates and β through the public `information-
+   reconciliation` package, run by ``benchmarks/ir_compare.py`` in its own venv (GPL; never a
+   cvqkd dependency), side by side in the same run.
+
 Prints the machine (platform, CPU, load average before and after), the numba thread count,
 the GPU if the CUDA backend is used, and the git commit.
 """
@@ -103,6 +107,12 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--skip-speed", action="store_true", help="skip the decoder-speed part")
     ap.add_argument("--quick", action="store_true", help="n = 100 000, 4 frames, rate 0.02")
+    ap.add_argument(
+        "--compare-ir",
+        metavar="PYTHON",
+        default=None,
+        help="python of a separate venv with information-reconciliation (see ir_compare.py)",
+    )
     args = ap.parse_args()
     if args.quick:
         args.n, args.frames, args.rates, args.target_errors = 100_000, 4, [0.02], 2
@@ -167,6 +177,23 @@ def main() -> None:
                 f"{p.fer:.3f}\t[{p.fer_low:.3f},{p.fer_high:.3f}]\t{p.mean_iterations:.1f}\t"
                 f"{p.symbols_per_second:.0f}\t{p.edges_per_second / 1e6:.1f}",
                 flush=True,
+            )
+    if args.compare_ir:
+        print("## information-reconciliation (GPL; separate venv; same channel, d = 8)")
+        driver = Path(__file__).with_name("ir_compare.py")
+        for rate in args.rates:
+            subprocess.run(
+                [
+                    args.compare_ir,
+                    str(driver),
+                    "--rate",
+                    str(rate),
+                    "--frames",
+                    str(args.frames),
+                    "--beta",
+                    *map(str, args.beta),
+                ],
+                check=False,
             )
     print(f"# load average at end: {load()}")
 

@@ -430,3 +430,24 @@ def _link(a: str, b: str) -> Any:
     from cvqkd.kms.store import LinkId
 
     return LinkId(a, b)
+
+
+def test_chunks_expired_at_the_target_first_are_skipped_by_the_source(tmp_path: Path) -> None:
+    """The target erased some chunks (shorter lifetime there); the source learns which, erases
+    them too and serves the next ones, so the pool head never blocks the link."""
+    import time
+
+    with DevKmePair(tmp_path, fill_bits=0) as pair:
+        link = _link("KME_A", "KME_B")
+        old, new = (uuid.uuid4(), os.urandom(64)), (uuid.uuid4(), os.urandom(64))
+        pair.store("KME_A").add_keys(link, [old], lifetime_s=3600)
+        pair.store("KME_B").add_keys(link, [old], lifetime_s=0.2)
+        for k in ("KME_A", "KME_B"):
+            pair.store(k).add_keys(link, [new])
+        time.sleep(0.3)
+        with pair.client("SAE_A") as alice, pair.client("SAE_B") as bob:
+            keys = alice.get_keys("SAE_B", number=1, size_bits=512)
+            assert keys[0].key == new[1]
+            assert bob.get_keys_with_ids("SAE_A", [keys[0].key_id]) == keys
+        m = pair.store("KME_A").metrics(link)
+        assert (m.expired_chunks, m.available_chunks) == (2, 0)

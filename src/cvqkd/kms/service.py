@@ -189,6 +189,7 @@ class KmeService:
         self._requests: dict[str, int] = {}
         self._errors: dict[str, int] = {}
         self._last_maintenance = 0.0
+        self._count_cache: dict[LinkId, tuple[float, int]] = {}
         self._commit = GroupCommit(store.commit_many)
         self._accept = GroupCommit(
             lambda items: store.accept_reservations([r for rs in items for r in rs])
@@ -238,6 +239,18 @@ class KmeService:
 
     # ---- checks ----------------------------------------------------------------------------
 
+    def _available(self, link: LinkId) -> int:
+        """Available chunks of ``link``, cached for a second (a COUNT over a large pool)."""
+        now = time.monotonic()
+        with self._lock:
+            hit = self._count_cache.get(link)
+        if hit is not None and now - hit[0] < 1.0:
+            return hit[1]
+        n = self.store.available_chunks(link)
+        with self._lock:
+            self._count_cache[link] = (now, n)
+        return n
+
     def _local_sae(self, sae_id: str) -> None:
         if self.settings.sae_kme.get(sae_id) != self.settings.kme_id:
             raise EtsiError(401, f"SAE {sae_id!r} is not authorised at KME {self.settings.kme_id}")
@@ -259,7 +272,7 @@ class KmeService:
         slave_kme = self._known_sae(slave_sae_id, "slave")
         link = self._link_for(slave_kme)
         s = self.settings
-        avail = self.store.available_chunks(link)
+        avail = self._available(link)
         stored = avail // self.store.chunks_per_key(s.key_size_bits)
         return Status(
             source_KME_ID=s.kme_id,

@@ -193,6 +193,8 @@ class KeyStore(ABC):
 
     chunk_bits: int
     _skip_locked = ""
+    #: SQLite's planner may prefer the expiry index and sort the whole pool: pin the pool one.
+    _pool_index = ""
 
     # ---- back-end hooks ------------------------------------------------------------------
 
@@ -348,8 +350,8 @@ class KeyStore(ABC):
     def _count_available(self, cur: Any, link: LinkId, now: float) -> int:
         row = self._exec(
             cur,
-            "SELECT COUNT(*) FROM chunks WHERE source_kme = ? AND target_kme = ? "
-            f"AND state = {_AVAILABLE} AND expires_at > ?",
+            f"SELECT COUNT(*) FROM chunks{self._pool_index} WHERE source_kme = ? "
+            f"AND target_kme = ? AND state = {_AVAILABLE} AND expires_at > ?",
             [link.source_kme_id, link.target_kme_id, now],
         ).fetchone()
         return int(row[0])
@@ -425,8 +427,9 @@ class KeyStore(ABC):
         with self._tx(durable=False) as cur:
             rows = self._exec(
                 cur,
-                "SELECT seq, chunk_id, material FROM chunks WHERE source_kme = ? "
-                f"AND target_kme = ? AND state = {_AVAILABLE} AND expires_at > ? "
+                f"SELECT seq, chunk_id, material FROM chunks{self._pool_index} "
+                f"WHERE source_kme = ? AND target_kme = ? AND state = {_AVAILABLE} "
+                "AND expires_at > ? "
                 f"ORDER BY seq LIMIT ?{self._skip_locked}",
                 [link.source_kme_id, link.target_kme_id, t, need],
             ).fetchall()
@@ -813,6 +816,8 @@ class SqliteKeyStore(KeyStore):
     and survives a power cut; reservations and expiry commit without fsync (a process
     crash never loses them; after a power cut they are simply undone).
     """
+
+    _pool_index = " INDEXED BY chunks_pool"
 
     def __init__(
         self,

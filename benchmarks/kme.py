@@ -48,7 +48,8 @@ def _machine() -> str:
                 break
     except OSError:
         pass
-    return f"{platform.platform()}; {cpu}; {os.cpu_count()} logical CPUs; Python {platform.python_version()}"
+    py = platform.python_version()
+    return f"{platform.platform()}; {cpu}; {os.cpu_count()} logical CPUs; Python {py}"
 
 
 def _commit() -> str:

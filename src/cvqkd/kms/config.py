@@ -98,6 +98,8 @@ class KmeConfig(_Section):
         if self.kme_id in self.peers:
             raise ValueError("a KME cannot be its own peer")
         for sae, kme in self.saes.items():
+            if sae == self.kme_id or sae in self.peers:
+                raise ValueError(f"SAE ID {sae!r} is also a KME ID (identities are CNs)")
             if kme != self.kme_id and kme not in self.peers:
                 raise ValueError(f"SAE {sae!r} is attached to {kme!r}, which is not a peer")
         k = self.keys

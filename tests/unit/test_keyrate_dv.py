@@ -10,7 +10,9 @@ from scipy.optimize import brentq
 
 from cvqkd.errors import ConfigError
 from cvqkd.keyrate.dv import (
+    _i0m1,
     _mdi_terms,
+    _mdi_x_gain,
     background_yield_from_noise,
     bb84_decoy,
     binary_entropy,
@@ -206,3 +208,84 @@ def test_bb84_rate_falls_with_distance_and_background(length_km, extra_km, y0, e
     # (1e-9 relative slack: the golden-section optimum of μ is found to ~1e-12 in μ)
     assert max(rate(length_km + extra_km, y0), 0.0) <= max(k0, 0.0) * (1 + 1e-9) + 1e-15
     assert max(rate(length_km, 2.0 * y0), 0.0) <= max(k0, 0.0) * (1 + 1e-9) + 1e-15
+
+
+def _reference_x_gain(a: float, b: float, pd: float) -> tuple[float, float]:
+    """Slow reference for the X basis (e_d = 0): diagonal coherent states with independent
+    random phases; both Bell-state projections ψ± announced; averaged over Alice's and Bob's
+    bits. Same diagonal: c_H = c_V = m₊, d_H = d_V = m₋; opposite: c_H = d_V = m₊,
+    c_V = d_H = m₋ with m± = (a + b ± 2√(ab) cos φ)/4. ψ− clicks (c_H, d_V) or (c_V, d_H);
+    ψ+ clicks (c_H, c_V) or (d_H, d_V); ψ− is an error for equal bits, ψ+ for different."""
+
+    def click(m):  # type: ignore[no-untyped-def]
+        return 1 - (1 - pd) * np.exp(-m)
+
+    def none(m):  # type: ignore[no-untyped-def]
+        return (1 - pd) * np.exp(-m)
+
+    phi = np.linspace(0, 2 * np.pi, 40001)[:-1]
+    mp = (a + b + 2 * np.sqrt(a * b) * np.cos(phi)) / 4
+    mm = (a + b - 2 * np.sqrt(a * b) * np.cos(phi)) / 4
+    # equal bits: ψ− (error) and ψ+ (correct) have the same probability by symmetry
+    same_psi_minus = np.mean(2 * click(mp) * none(mp) * click(mm) * none(mm))
+    same_psi_plus = np.mean(click(mp) ** 2 * none(mm) ** 2 + click(mm) ** 2 * none(mp) ** 2)
+    # different bits: the roles swap
+    diff_psi_minus = same_psi_plus
+    diff_psi_plus = same_psi_minus
+    q = 0.5 * (same_psi_minus + same_psi_plus + diff_psi_minus + diff_psi_plus)
+    errors = 0.5 * (same_psi_minus + diff_psi_plus)
+    return float(q), float(errors)
+
+
+def test_mdi_x_basis_gain_against_click_pattern_reference() -> None:
+    for a, b, pd in [(0.05, 0.05, 3e-6), (0.3, 0.1, 1e-3), (0.5, 0.0, 1e-2), (1.0, 2.0, 0.05)]:
+        q, eq = _mdi_x_gain(np.asarray(a), np.asarray(b), np.asarray(pd), np.asarray(0.0))
+        q_ref, eq_ref = _reference_x_gain(a, b, pd)
+        # periodic rectangle rule with 40000 points: exponentially accurate
+        assert float(q) == pytest.approx(q_ref, rel=1e-10)
+        assert float(eq) == pytest.approx(eq_ref, rel=1e-10)
+
+
+def test_mdi_vacuum_weak_bounds_are_valid_and_tight_as_nu_vanishes() -> None:
+    args = (np.asarray(1.16), 1.0)
+    for length_km in (0.0, 60.0, 120.0):
+        eta = np.asarray(0.145 * np.sqrt(transmittance_from_loss_db(0.2 * length_km)))
+        pd, ed = np.asarray(3e-6), np.asarray(0.015)
+        for mu in (0.2, 0.5):
+            m = np.asarray(mu)
+            exact = _mdi_terms(m, eta, eta, pd, ed, *args)
+            for nu in (0.01, 0.05, 0.1):
+                bound = _mdi_terms(m, eta, eta, pd, ed, *args, np.asarray(nu))
+                # valid bounds: Y11^L <= Y11, e11^U >= e11, hence a lower key rate
+                assert float(bound[3]) <= float(exact[3]) * (1 + 1e-12)
+                assert float(bound[4]) >= float(exact[4]) * (1 - 1e-12)
+                assert float(bound[0]) <= float(exact[0])
+            # ν → 0: both bounds become tight (O(ν) corrections)
+            tight = _mdi_terms(m, eta, eta, pd, ed, *args, np.asarray(1e-4))
+            assert float(tight[3]) == pytest.approx(float(exact[3]), rel=1e-3)
+            assert float(tight[4]) == pytest.approx(float(exact[4]), rel=1e-2)
+    full = mdi_qkd(
+        transmittance=0.01,
+        detector_efficiency=0.145,
+        dark_count_probability=3e-6,
+        misalignment_error=0.015,
+    )
+    vw = mdi_qkd(
+        transmittance=0.01,
+        detector_efficiency=0.145,
+        dark_count_probability=3e-6,
+        misalignment_error=0.015,
+        decoy="vacuum+weak",
+    )
+    assert 0.97 * full.key_rate_bits_per_pulse < vw.key_rate_bits_per_pulse
+    assert vw.key_rate_bits_per_pulse < full.key_rate_bits_per_pulse
+
+
+def test_i0_minus_one_is_accurate_everywhere() -> None:
+    from scipy.special import i0
+
+    x = np.array([0.1, 0.5, 0.999, 1.0, 2.0, 10.0, 50.0])
+    np.testing.assert_allclose(_i0m1(x), i0(x) - 1.0, rtol=1e-12)
+    tiny = np.array([1e-8, 1e-4])
+    # I0(x) − 1 = x²/4 + x⁴/64 + ...: scipy's i0(x) − 1 would return 0 or ~1e-9 relative noise
+    np.testing.assert_allclose(_i0m1(tiny), tiny**2 / 4 + tiny**4 / 64, rtol=1e-14)

@@ -140,10 +140,10 @@ def keyrate_command(
         None, "--mean-photon-number", help="DV: signal intensity μ (optimised if omitted)."
     ),
     decoy: Annotated[
-        Decoy, typer.Option("--decoy", help="BB84: infinite | vacuum+weak")
+        Decoy, typer.Option("--decoy", help="DV decoys: infinite | vacuum+weak")
     ] = Decoy.infinite,
     weak_decoy_photon_number: float | None = typer.Option(
-        None, "--weak-decoy-photon-number", help="BB84 vacuum+weak: ν (optimised if omitted)."
+        None, "--weak-decoy-photon-number", help="DV vacuum+weak: ν (default min(1e-3, 0.99 μ))."
     ),
     json_output: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
@@ -295,7 +295,7 @@ def keyrate_report(
                 misalignment_error=misalignment_error,
                 error_correction_inefficiency=error_correction_inefficiency,
                 mean_photon_number=mean_photon_number,
-                decoy=cast("DecoyScheme", decoy),
+                decoy=decoy,
                 weak_decoy_photon_number=weak_decoy_photon_number,
                 security=security,
                 excess_noise_snu=excess_noise_snu,
@@ -403,7 +403,7 @@ def _dv_report(
         )
         out.update(
             background_yield=background_yield,
-            decoy=cast("DecoyScheme", decoy),
+            decoy=decoy,
             mean_photon_number=r.mean_photon_number,
             gain=r.gain,
             qber=r.qber,
@@ -413,8 +413,8 @@ def _dv_report(
             key_rate_bits_per_symbol=r.key_rate_bits_per_pulse,
         )
     else:
-        if decoy != "infinite" or weak_decoy_photon_number is not None:
-            raise ConfigError("--protocol mdi is implemented with infinite decoys only")
+        if weak_decoy_photon_number is not None and decoy != "vacuum+weak":
+            raise ConfigError("--weak-decoy-photon-number needs --decoy vacuum+weak")
         m = mdi_qkd(
             transmittance=transmittance,
             detector_efficiency=detector_efficiency,
@@ -422,10 +422,12 @@ def _dv_report(
             misalignment_error=misalignment_error,
             error_correction_inefficiency=error_correction_inefficiency,
             mean_photon_number=mean_photon_number,
+            decoy=cast("DecoyScheme", decoy),
+            weak_decoy_photon_number=weak_decoy_photon_number,
         )
         out.update(
             dark_count_probability=background_yield,
-            decoy="infinite",
+            decoy=decoy,
             mean_photon_number=m.mean_photon_number,
             gain=m.gain_z,
             qber=m.qber_z,

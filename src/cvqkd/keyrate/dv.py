@@ -95,16 +95,16 @@ def _bb84_terms(
     nu: NDArray[np.float64] | None,
 ) -> tuple[NDArray[np.float64], ...]:
     e0 = 0.5
-    q_mu = y0 + 1.0 - np.exp(-eta * mu)
-    eq_mu = e0 * y0 + e_d * (1.0 - np.exp(-eta * mu))
+    q_mu = y0 - np.expm1(-eta * mu)  # Y0 + 1 − e^{−ημ} without cancellation
+    eq_mu = e0 * y0 - e_d * np.expm1(-eta * mu)
     e_mu = eq_mu / q_mu
     if scheme == "infinite":
         y1 = y0 + eta - y0 * eta
         e1 = (e0 * y0 + e_d * eta) / y1
     else:
         assert nu is not None
-        q_nu = y0 + 1.0 - np.exp(-eta * nu)
-        eq_nu = e0 * y0 + e_d * (1.0 - np.exp(-eta * nu))
+        q_nu = y0 - np.expm1(-eta * nu)
+        eq_nu = e0 * y0 - e_d * np.expm1(-eta * nu)
         y1 = (mu / (mu * nu - nu * nu)) * (
             q_nu * np.exp(nu)
             - q_mu * np.exp(mu) * nu * nu / (mu * mu)

@@ -13,7 +13,8 @@ Verified: the published version uses ``Δ_AEP = 4 log2(2^{d/2} + 2) √(log2(18/
     Θ = log2[p_EC (1 − ε_s²/3)] + 2 log2(√2 ε_h)
     ε = ε_cor + ε_s + ε_h + p_EC (2 ε_PE + ε_ent)
 
-``d`` is the number of bits each key symbol is discretised into (the alphabet of the AEP term),
+``d`` is the number of bits each key symbol is discretised into (the AEP alphabet has
+``2^d`` letters: with heterodyne and ``p`` bits per quadrature, pass ``d = 2p``),
 ``p_EC`` the probability that a frame passes error correction and verification (1 − FER).
 The worst-case ``T_min``, ``ξ_max`` come from the Leverrier-style confidence intervals of
 :func:`cvqkd.keyrate.finite_size.worst_case_parameters` (``w = √2 erfinv(1 − ε_PE)``), the

@@ -451,3 +451,72 @@ def test_chunks_expired_at_the_target_first_are_skipped_by_the_source(tmp_path: 
             assert bob.get_keys_with_ids("SAE_A", [keys[0].key_id]) == keys
         m = pair.store("KME_A").metrics(link)
         assert (m.expired_chunks, m.available_chunks) == (2, 0)
+
+
+# ---- HTTP edges -------------------------------------------------------------------------------
+
+
+def test_http_edges_unknown_path_method_chunked_and_oversize(kmes: DevKmePair) -> None:
+    status, body = raw(kmes, "SAE_A", "GET", "/api/v1/nothing")
+    assert status == 404 and isinstance(body["message"], str)
+    status, body = raw(kmes, "SAE_A", "DELETE", "/api/v1/keys/SAE_B/enc_keys")
+    assert status == 405 and isinstance(body["message"], str)
+    status, body = raw(
+        kmes, "SAE_A", "POST", "/api/v1/keys/SAE_B/enc_keys", b"{}",
+        headers={"Transfer-Encoding": "chunked"},
+    )  # fmt: skip
+    assert_error(status, body, 400)
+    status, body = raw(
+        kmes, "SAE_A", "POST", "/api/v1/keys/SAE_B/enc_keys", b"{}",
+        headers={"Content-Length": str(1 << 30)},
+    )  # fmt: skip
+    assert_error(status, body, 400)
+
+
+def test_keep_alive_serves_many_requests_on_one_connection(kmes: DevKmePair) -> None:
+    ctx = client_ssl_context(
+        cert_file=kmes.certs["SAE_A"].cert_file,
+        key_file=kmes.certs["SAE_A"].key_file,
+        ca_file=kmes.ca_file,
+    )
+    port = int(kmes.url("KME_A").rsplit(":", 1)[1])
+    conn = http.client.HTTPSConnection("127.0.0.1", port, context=ctx, timeout=10)
+    try:
+        for _ in range(5):
+            conn.request("GET", "/api/v1/keys/SAE_B/status")
+            resp = conn.getresponse()
+            assert resp.status == 200 and not resp.will_close
+            resp.read()
+        first_sock = conn.sock
+        conn.request("POST", "/api/v1/keys/SAE_B/enc_keys", body=b"{bad")
+        resp = conn.getresponse()
+        assert resp.status == 400
+        resp.read()
+        conn.request("GET", "/api/v1/keys/SAE_B/status")
+        assert conn.getresponse().status == 200 and conn.sock is first_sock
+    finally:
+        conn.close()
+
+
+def test_peer_route_checks_the_link_and_the_body(kmes: DevKmePair) -> None:
+    # KME_A is KME_B's peer, but may reserve only on its own link to KME_B.
+    fake = {
+        "key_ID": str(uuid.uuid4()),
+        "source_KME_ID": "KME_X",
+        "target_KME_ID": "KME_B",
+        "size": 256,
+        "chunk_IDs": [str(uuid.uuid4())],
+        "master_SAE_ID": "SAE_A",
+        "slave_SAE_IDs": ["SAE_B"],
+        "expires_at": 1e12,
+    }
+    path = "/kme/v1/reservations"
+    assert_error(*post(kmes, "KME_A", path, {"reservations": [fake]}, kme="KME_B"), 401)
+    assert_error(*post(kmes, "KME_A", path, {"reservations": "x"}, kme="KME_B"), 400)
+    bad = {**fake, "source_KME_ID": "KME_A", "size": "big"}
+    assert_error(*post(kmes, "KME_A", path, {"reservations": [bad]}, kme="KME_B"), 400)
+    # Well-formed but naming chunks KME_B does not hold: 503 listing them.
+    unknown = {**fake, "source_KME_ID": "KME_A"}
+    status, body = post(kmes, "KME_A", path, {"reservations": [unknown]}, kme="KME_B")
+    assert_error(status, body, 503)
+    assert body["details"] == [{"unavailable_chunk_IDs": fake["chunk_IDs"]}]

@@ -488,7 +488,7 @@ def min_symbols_for_key(
     """
 
     def ell(total: int) -> int:
-        m = round(total * disclosed_fraction)
+        m = min(total - 1, round(total * disclosed_fraction))
         n = total - m
         return key_length(
             n_symbols_total=total,
@@ -502,6 +502,8 @@ def min_symbols_for_key(
             frame_success_probability=frame_success_probability,
         ).length_bits
 
+    if not 0.0 <= disclosed_fraction < 1.0:
+        raise ConfigError(f"disclosed_fraction must be in [0, 1), got {disclosed_fraction}")
     lo, hi = 1, 2
     while ell(hi) <= 0:
         lo, hi = hi, hi * 2

@@ -33,7 +33,7 @@ MAGIC = b"CVQ1"
 ROLES = ("alice", "bob")
 #: numpy dtypes allowed on the wire (little-endian, no objects).
 ALLOWED_DTYPES = frozenset(
-    ["|u1", "|i1", "<u2", "<i2", "<u4", "<i4", "<u8", "<i8", "<f4", "<f8", "|b1", "<c16"]
+    ["|u1", "|i1", "<u2", "<i2", "<u4", "<i4", "<u8", "<i8", "<f4", "<f8", "|b1", "<c8", "<c16"]
 )
 
 

@@ -1,0 +1,898 @@
+"""The end-to-end key pipeline: the one safe path from samples to keys, as two parties.
+
+Alice and Bob run :func:`run_alice` and :func:`run_bob`; after the transmission they share
+nothing but an :class:`~cvqkd.classical.auth.AuthenticatedChannel` (every message carries a
+Wegman–Carter tag), so the same code runs as two threads (:func:`run_block`) or two processes
+over TCP (``cvqkd alice`` / ``cvqkd bob``). Per block (reverse reconciliation, Bob's bits are
+the key)::
+
+    Bob                                                Alice
+    pe_request  (disclosure key, slot kinds, phases) ─►
+                ◄─ pe_disclose (her symbols on the disclosed slots)
+    estimate + gates (abort on failure), choose code
+    estimates   (T, ξ, SNR, gain, code) ──────────────►
+    reconcile   (MDR rotations, syndromes, tags) ────► decode, verify each frame
+                ◄─ frame_ok (+ her reconciliation stats)
+    key length (both compute it; Bob's must match Alice's), Toeplitz seed
+    privacy     (ℓ, seed, block UUID, level) ─────────► hash
+    confirm     (one-time-padded hash of the final key) ─► compare in constant time
+                ◄─ confirmed
+    both: replenish the authentication pool from the key, store the rest (KMS, same IDs)
+
+Any failure (gate, ℓ ≤ 0, authentication, mismatch) raises in the party that sees it, which
+sends an authenticated ``abort`` to the other; no key of an aborted block reaches a store.
+
+Example:
+    >>> from cvqkd.sim.channel import ChannelParameters
+    >>> ch = ChannelParameters(transmittance=0.8, detector_efficiency=0.9,
+    ...     electronic_noise_snu=0.01, detection="homodyne", excess_noise_sources_snu={},
+    ...     modulation_variance_snu=4.0, symbol_rate_hz=1e8)
+    >>> cfg = PipelineConfig(n_symbols=60_000, code={"source": "regular", "n_vars": 2000,
+    ...     "var_degree": 3, "check_degree": 8, "seed": 1}, level="asymptotic")
+    >>> rep = run_block(ch, config=cfg, seed=5)
+    >>> rep.keys_identical, rep.delivered_bits > 0
+    (True, True)
+"""
+
+from __future__ import annotations
+
+import hmac
+import math
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from cvqkd.classical.auth import (
+    TAG_BYTES,
+    AuthenticatedChannel,
+    PresharedKey,
+    wegman_carter_tag,
+)
+from cvqkd.classical.transport import InProcessTransport, TransportError
+from cvqkd.errors import ConfigError, CvqkdError, SecurityAbort
+from cvqkd.privacy import (
+    KeyLength,
+    SecurityParameters,
+    key_length,
+    random_seed,
+    toeplitz_hash,
+)
+
+LEVELS = ("asymptotic", "finite-size", "composable")
+
+#: Stages, in order, for timing and progress.
+STAGES = ("transmission", "estimation", "reconciliation", "privacy", "confirmation", "storage")
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Protocol choices for one block (both parties must use the same; Bob announces the code).
+
+    Attributes:
+        n_symbols: slots simulated (pilots and calibration slots included).
+        disclosed_fraction: share of data symbols disclosed for parameter estimation.
+        security: the ε of the block (:class:`cvqkd.privacy.SecurityParameters`).
+        level: ``auto`` (the strongest of composable, finite-size, asymptotic with ℓ > 0) or one
+            of :data:`LEVELS` (the block aborts if ℓ ≤ 0 there).
+        beta: target reconciliation efficiency; the code rate is β·½log2(1 + SNR̂).
+        frame_length: code length target (family codes: lifting nearest it).
+        code: ``None`` (the shipped family, adapted to the rate) or a dict describing a code,
+            e.g. ``{"source": "regular", "n_vars": 2000, "var_degree": 3, "check_degree": 8,
+            "seed": 1}`` (tests) or ``{"source": "family", "rate": 0.01, "frame_length": 1e5}``.
+        max_iterations, decoder_backend: decoder settings (Alice).
+        prime_bits: verification-hash prime exponent (ε_cor per frame ≈ L/2^k).
+        session: simulator settings (:class:`cvqkd.sim.session.SessionSettings`) or None.
+    """
+
+    n_symbols: int = 1_000_000
+    disclosed_fraction: float = 0.5
+    security: SecurityParameters = field(default_factory=SecurityParameters)
+    level: str = "auto"
+    beta: float = 0.93
+    frame_length: int = 100_000
+    code: dict[str, Any] | None = None
+    max_iterations: int = 300
+    decoder_backend: str = "auto"
+    prime_bits: int = 61
+    session: Any = None
+
+    def __post_init__(self) -> None:
+        if self.level not in ("auto", *LEVELS):
+            raise ConfigError(f"level must be auto or one of {LEVELS}, got {self.level!r}")
+        if not 0.0 < self.disclosed_fraction < 1.0:
+            raise ConfigError("disclosed_fraction must be in (0, 1)")
+        if not 0.0 < self.beta <= 1.0:
+            raise ConfigError(f"beta must be in (0, 1], got {self.beta}")
+        if self.n_symbols < 1000:
+            raise ConfigError(f"n_symbols must be ≥ 1000, got {self.n_symbols}")
+
+
+# ------------------------------------------------------------------------------------ data
+
+
+@dataclass(frozen=True)
+class AliceData:
+    """What Alice holds after the transmission: her complex symbols (√SNU), by slot."""
+
+    start: int
+    symbols: NDArray[np.complex64]
+
+
+@dataclass(frozen=True)
+class BobData:
+    """What Bob holds: the transmission block with Alice's symbols blanked (zeros)."""
+
+    block: Any  # cvqkd.dataset.TransmissionBlock
+
+
+def split_block(block: Any) -> tuple[AliceData, BobData]:
+    """Split a simulated :class:`~cvqkd.dataset.TransmissionBlock` into the parties' data."""
+    alice = AliceData(start=int(block.start), symbols=np.asarray(block.alice_symbols).copy())
+    blank = replace(block, alice_symbols=np.zeros_like(block.alice_symbols))
+    return alice, BobData(block=blank)
+
+
+# --------------------------------------------------------------------------------- results
+
+
+@dataclass
+class PartyResult:
+    """One party's outcome. ``key`` is secret: never log it."""
+
+    role: str
+    key: bytes = field(repr=False)
+    key_bits: int
+    block_id: str
+    level: str
+    stages: dict[str, Any]
+    timings_s: dict[str, float]
+    auth: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class BlockReport:
+    """What a block did: the report of ``cvqkd run`` (no key material)."""
+
+    keys_identical: bool
+    delivered_bits: int
+    alice_key_bits: int
+    bob_key_bits: int
+    block_id: str
+    level: str
+    bits_after_stage: dict[str, int]
+    estimates: dict[str, Any]
+    reconciliation: dict[str, Any]
+    key_length: dict[str, Any]
+    authentication: dict[str, Any]
+    key_rate_bits_per_symbol: float
+    key_rate_bps: float
+    symbol_rate_hz: float
+    min_symbols_finite_size: int | None
+    min_symbols_composable: int | None
+    timings_s: dict[str, float]
+    aborted: str | None = None
+
+
+# ------------------------------------------------------------------------------- the code
+
+
+def layout_for(desc: dict[str, Any]) -> Any:
+    """Build the reconciliation code (a ``FrameLayout``) from its public description."""
+    from cvqkd.reconciliation.reconcile import FrameLayout
+
+    src = desc.get("source")
+    if src == "regular":
+        from cvqkd.reconciliation.ldpc import random_regular
+
+        code = random_regular(
+            n_vars=int(desc["n_vars"]),
+            var_degree=int(desc["var_degree"]),
+            check_degree=int(desc["check_degree"]),
+            rng=np.random.default_rng(int(desc["seed"])),
+        )
+        return FrameLayout.of(code)
+    if src == "family":
+        from cvqkd.reconciliation.fer import resolve_code
+
+        return resolve_code(
+            rate=float(desc["rate"]),
+            frame_length=int(desc["frame_length"]),
+            code_name=desc.get("name"),
+        )
+    if src == "alist":
+        from cvqkd.reconciliation.ldpc import LdpcCode
+
+        return FrameLayout.of(LdpcCode.read_alist(str(desc["path"])))
+    raise ConfigError(f"unknown code source {src!r} (regular, family or alist)")
+
+
+def _choose_code(cfg: PipelineConfig, snr: float) -> dict[str, Any]:
+    if cfg.code is not None:
+        return dict(cfg.code)
+    from cvqkd.reconciliation.mdr import awgn_capacity
+
+    rate = cfg.beta * float(awgn_capacity(snr=snr))
+    return {"source": "family", "rate": rate, "frame_length": cfg.frame_length}
+
+
+def _dimension(n_data: int) -> int:
+    return next(d for d in (8, 4, 2, 1) if n_data % d == 0)
+
+
+# ------------------------------------------------------------------------ security levels
+
+
+def _holevo(est: dict[str, Any], *, worst: bool) -> float:
+    from cvqkd.keyrate.gaussian import holevo_bits
+
+    t = est["worst_case_transmittance"] if worst else est["transmittance"]
+    xi = est["worst_case_excess_noise_snu"] if worst else max(0.0, est["excess_noise_snu"])
+    if not (t > 0 and math.isfinite(xi)):
+        return math.inf
+    return float(
+        holevo_bits(
+            transmittance=min(t, 1.0),
+            excess_noise_snu=xi,
+            modulation_variance_snu=est["modulation_variance_snu"],
+            detector_efficiency=est["detector_efficiency"],
+            electronic_noise_snu=est["electronic_noise_snu"],
+            detection=est["detection"],
+        )
+    )
+
+
+def accounting(
+    *,
+    cfg: PipelineConfig,
+    est: dict[str, Any],
+    rec: dict[str, Any],
+) -> tuple[KeyLength, dict[str, KeyLength]]:
+    """The key length at every level and the one used (``cfg.level`` or the strongest > 0).
+
+    ``est`` are the public estimates (Bob's announcement), ``rec`` the public reconciliation
+    outcome (kept bits, syndrome and hash bits, FER). Both parties call this on the same public
+    values, so both get the same ℓ.
+    """
+    spq = 2 if est["detection"] == "heterodyne" else 1  # real samples (= raw bits) per symbol
+    n_kept = rec["key_bits"] // spq
+    m = est["n_disclosed_symbols"]
+    if n_kept == 0:
+        raise SecurityAbort(
+            f"no frame passed reconciliation ({rec['frames_failed']} of {rec['frames_tried']} "
+            "failed): no key"
+        )
+    n_ok = rec["frames_tried"] - rec["frames_failed"]
+    eps_cor = min(0.5, n_ok * float(rec.get("epsilon_cor_per_frame", 0.0)))
+    security = replace(cfg.security, eps_cor=eps_cor)
+    out: dict[str, KeyLength] = {}
+    for level in LEVELS:
+        chi = _holevo(est, worst=level != "asymptotic")
+        if not math.isfinite(chi):
+            continue
+        out[level] = key_length(
+            n_symbols_total=n_kept + m,
+            n_symbols_disclosed=m,
+            raw_bits_per_symbol=float(spq),
+            holevo_bits_per_symbol=chi,
+            syndrome_bits=rec["syndrome_bits"],
+            verification_hash_bits=rec["hash_bits"],
+            level=level,  # type: ignore[arg-type]
+            security=security,
+            frame_success_probability=max(1e-9, 1.0 - rec["fer"]),
+        )
+    if cfg.level != "auto":
+        if cfg.level not in out:
+            raise SecurityAbort(f"no usable worst-case parameters for the {cfg.level} level")
+        chosen = out[cfg.level]
+    else:
+        chosen = next(
+            (out[lv] for lv in reversed(LEVELS) if lv in out and out[lv].length_bits > 0),
+            out["asymptotic"],
+        )
+    return chosen, out
+
+
+# -------------------------------------------------------------------------------- parties
+
+
+def _bits_to_bytes(bits: NDArray[np.uint8]) -> bytes:
+    return np.packbits(bits.astype(np.uint8)).tobytes()
+
+
+def _confirm_tag(ch: AuthenticatedChannel, key: bytes) -> bytes:
+    """One-time-padded Wegman–Carter hash of the final key (independent of the key)."""
+    pad = ch.psk.bob_to_alice.take(TAG_BYTES)
+    return wegman_carter_tag(hash_key=ch.psk.hash_key, pad=pad, data=key)
+
+
+def _estimates_public(est: Any) -> dict[str, Any]:
+    return {
+        "detection": est.detection,
+        "epsilon_pe": est.epsilon_pe,
+        "n_slots": est.n_slots,
+        "n_data_symbols": est.n_data_symbols,
+        "n_disclosed_symbols": est.n_disclosed_symbols,
+        "n_key_symbols": est.n_key_symbols,
+        "modulation_variance_snu": est.modulation_variance_snu,
+        "detector_efficiency": est.detector_efficiency,
+        "electronic_noise_snu": est.electronic_noise_snu.value,
+        "transmittance": est.transmittance.value,
+        "transmittance_interval": [est.transmittance.low, est.transmittance.high],
+        "excess_noise_snu": est.excess_noise_snu.value,
+        "excess_noise_interval_snu": [est.excess_noise_snu.low, est.excess_noise_snu.high],
+        "snr": est.snr.value,
+        "snr_interval": [est.snr.low, est.snr.high],
+        "worst_case_transmittance": est.worst_case_transmittance,
+        "worst_case_excess_noise_snu": est.worst_case_excess_noise_snu,
+        "gain": est.t_hat_snu,
+        "noise_variance_snu": est.sigma_sq_hat_snu,
+        "gates_passed": est.gates.passed,
+    }
+
+
+def _finish(
+    ch: AuthenticatedChannel,
+    *,
+    role: str,
+    key: bytes,
+    n_bits: int,
+    block_id: str,
+    level: str,
+    store: Any,
+    link: Any,
+    stages: dict[str, Any],
+    timings: dict[str, float],
+    consumed_before: int,
+) -> PartyResult:
+    """Replenish the authentication pool from the key, store the rest, build the result."""
+    t0 = time.perf_counter()
+    used = ch.psk.consumed_bytes - consumed_before
+    replenish = min(len(key), used)
+    ch.psk.replenish(key[:replenish])
+    delivered = key[replenish:]
+    if store is not None and delivered:
+        store.add_keys(link, [(uuid.UUID(block_id), delivered)])
+    timings["storage"] = time.perf_counter() - t0
+    stages["auth_replenish_bits"] = 8 * replenish
+    stages["delivered_bits"] = 8 * len(delivered)
+    return PartyResult(
+        role=role,
+        key=delivered,
+        key_bits=8 * len(delivered),
+        block_id=block_id,
+        level=level,
+        stages=stages,
+        timings_s=timings,
+        auth={
+            "pad_bytes_consumed": used,
+            "replenished_bytes": replenish,
+            "messages_sent": ch.send_seq,
+            "messages_received": ch.recv_seq,
+            "bytes_sent": ch.bytes_sent,
+            "bytes_received": ch.bytes_received,
+            "forgery_bound": ch.forgery_bound,
+            "pool_bytes_left": [
+                ch.psk.alice_to_bob.available_bytes,
+                ch.psk.bob_to_alice.available_bytes,
+            ],
+        },
+    )
+
+
+def _guarded(ch: AuthenticatedChannel, body: Callable[[], PartyResult]) -> PartyResult:
+    try:
+        return body()
+    except CvqkdError as exc:
+        if not isinstance(exc, TransportError):
+            ch.abort(str(exc))
+        raise
+
+
+def run_bob(
+    ch: AuthenticatedChannel,
+    data: BobData,
+    *,
+    config: PipelineConfig,
+    rng: np.random.Generator,
+    store: Any = None,
+    link: Any = None,
+    on_stage: Callable[[str], None] | None = None,
+) -> PartyResult:
+    """Bob's side of one block (see the module docstring); raises on abort."""
+    return _guarded(ch, lambda: _bob(ch, data, config, rng, store, link, on_stage))
+
+
+def _bob(
+    ch: AuthenticatedChannel,
+    data: BobData,
+    cfg: PipelineConfig,
+    rng: np.random.Generator,
+    store: Any,
+    link: Any,
+    on_stage: Callable[[str], None] | None,
+) -> PartyResult:
+    from cvqkd.estimation import disclosed_mask, estimate, key_samples
+    from cvqkd.reconciliation.reconcile import FrameTag, bob_reconcile, keep_frames
+
+    note = on_stage or (lambda s: None)
+    consumed0 = ch.psk.consumed_bytes
+    timings: dict[str, float] = {}
+    block = data.block
+    # --- parameter estimation: Bob picks the disclosed slots, Alice reveals her symbols there
+    t0 = time.perf_counter()
+    pe_seed = int(rng.integers(0, 2**63 - 1))
+    key_pe = int(np.random.default_rng(pe_seed).integers(0, 2**63 - 1))
+    mask = disclosed_mask(block, key=key_pe, fraction=cfg.disclosed_fraction)
+    detection = block.metadata.detection
+    ch.send(
+        "pe_request",
+        disclosure_key=key_pe,
+        fraction=cfg.disclosed_fraction,
+        start=int(block.start),
+        slot_kind=block.slot_kind,
+        detection=detection,
+        quadrature=block.quadrature if block.quadrature is not None else np.zeros(0, np.uint8),
+        phase_estimate=block.phase_estimate.astype(np.float32),
+    )
+    disclosed = ch.recv("pe_disclose")["symbols"]
+    if disclosed.shape != (int(mask.sum()),):
+        raise SecurityAbort("Alice disclosed the wrong number of symbols")
+    filled = np.zeros_like(block.alice_symbols)
+    filled[mask] = disclosed
+    pe_block = replace(block, alice_symbols=filled)
+    est = estimate(
+        pe_block,
+        disclosed_fraction=cfg.disclosed_fraction,
+        epsilon_pe=cfg.security.eps_pe,
+        rng=np.random.default_rng(pe_seed),
+    )
+    if est.disclosure_key != key_pe:  # the estimator must use the announced disclosure
+        raise SecurityAbort("internal: disclosure key mismatch in parameter estimation")
+    est.require_passed()
+    pub = _estimates_public(est)
+    code_desc = _choose_code(cfg, pub["snr"])
+    layout = layout_for(code_desc)
+    dim = _dimension(layout.n_data)
+    ch.send("estimates", estimates=pub, code=code_desc, dimension=dim)
+    timings["estimation"] = time.perf_counter() - t0
+    note("estimation")
+    # --- reconciliation (reverse): Bob's bits are the key
+    t0 = time.perf_counter()
+    km = key_samples(pe_block, est)
+    y = np.asarray(km.bob, dtype=np.float64).ravel().copy()
+    zero = y == 0.0  # ADC zeros cannot be normalised: Bob's private random sign (no leak)
+    y[zero] = rng.choice(np.array([-1e-12, 1e-12]), int(zero.sum()))
+    bits, msg = bob_reconcile(y, layout=layout, dimension=dim, rng=rng, prime_bits=cfg.prime_bits)
+    ch.send(
+        "reconcile",
+        dimension=msg.dimension,
+        rotations=msg.rotations,
+        y_norms=msg.y_norms,
+        syndromes=msg.syndromes,
+        tags=[t.to_bytes() for t in msg.tags],
+    )
+    reply = ch.recv("frame_ok")
+    frame_ok = np.asarray(reply["frame_ok"], dtype=bool)
+    kept = keep_frames(bits, frame_ok).ravel()
+    rec = dict(reply["stats"])
+    n_ok = int(frame_ok.sum())
+    rec_pub = {
+        **rec,
+        "key_bits": int(kept.size),
+        "syndrome_bits": n_ok * int(layout.code.n_checks),
+        "hash_bits": n_ok * FrameTag(seed=0, tag=0, prime_bits=cfg.prime_bits).leaked_bits,
+    }
+    timings["reconciliation"] = time.perf_counter() - t0
+    note("reconciliation")
+    # --- privacy amplification
+    t0 = time.perf_counter()
+    chosen, levels = accounting(cfg=cfg, est=pub, rec=rec_pub)
+    ell = chosen.require_positive()
+    if ell > kept.size:
+        raise SecurityAbort(f"key length {ell} exceeds the {kept.size} reconciled bits")
+    seed = random_seed(n_bits=int(kept.size), out_bits=ell, rng=rng)
+    block_id = str(uuid.UUID(bytes=rng.bytes(16), version=4))
+    ch.send("privacy", out_bits=ell, level=chosen.level, seed=seed, block_id=block_id)
+    final = toeplitz_hash(np.packbits(kept), seed=seed, n_bits=int(kept.size), out_bits=ell)
+    key = final.tobytes()[: ell // 8]  # whole bytes only (≤ 7 bits dropped)
+    timings["privacy"] = time.perf_counter() - t0
+    note("privacy")
+    # --- confirmation
+    t0 = time.perf_counter()
+    tag = _confirm_tag(ch, key)
+    ch.send("confirm", tag=tag)
+    ch.recv("confirmed")
+    timings["confirmation"] = time.perf_counter() - t0
+    note("confirmation")
+    stages = {
+        "slots": int(block.n_slots),
+        "data_symbols": pub["n_data_symbols"],
+        "disclosed_symbols": pub["n_disclosed_symbols"],
+        "key_symbols": pub["n_key_symbols"],
+        "reconciled_bits": int(kept.size),
+        "leaked_bits": rec_pub["syndrome_bits"] + rec_pub["hash_bits"],
+        "pa_output_bits": ell,
+        "final_key_bits": 8 * len(key),
+        "estimates": pub,
+        "code": code_desc,
+        "reconciliation": rec_pub,
+        "key_length": {lv: _kl_dict(k) for lv, k in levels.items()},
+        "security": cfg.security,
+    }
+    result = _finish(
+        ch,
+        role="bob",
+        key=key,
+        n_bits=ell,
+        block_id=block_id,
+        level=chosen.level,
+        store=store,
+        link=link,
+        stages=stages,
+        timings=timings,
+        consumed_before=consumed0,
+    )
+    note("storage")
+    return result
+
+
+def _kl_dict(k: KeyLength) -> dict[str, Any]:
+    return {
+        "level": k.level,
+        "length_bits": k.length_bits,
+        "terms": k.terms,
+        "epsilon_total": k.epsilon_total,
+        "epsilons": k.epsilons,
+        "finite_size_secure": k.finite_size_secure,
+        "reference": k.reference,
+        "n_key_symbols": k.n_key_symbols,
+    }
+
+
+def run_alice(
+    ch: AuthenticatedChannel,
+    data: AliceData,
+    *,
+    config: PipelineConfig,
+    store: Any = None,
+    link: Any = None,
+) -> PartyResult:
+    """Alice's side of one block (see the module docstring); raises on abort."""
+    return _guarded(ch, lambda: _alice(ch, data, config, store, link))
+
+
+def _alice_reference(
+    symbols: NDArray[np.complex64], mask: NDArray[np.bool_], req: dict[str, Any]
+) -> NDArray[np.float64]:
+    a = symbols[mask].astype(np.complex128)
+    if req["detection"] == "heterodyne":
+        return np.stack((a.real, a.imag), axis=1)
+    psi = np.asarray(req["phase_estimate"], dtype=np.float64)[mask]
+    theta = np.asarray(req["quadrature"])[mask] * (np.pi / 2.0) + psi
+    return np.asarray(a.real * np.cos(theta) + a.imag * np.sin(theta), dtype=np.float64)
+
+
+def _alice(
+    ch: AuthenticatedChannel,
+    data: AliceData,
+    cfg: PipelineConfig,
+    store: Any,
+    link: Any,
+) -> PartyResult:
+    from cvqkd.dataset import SLOT_DATA
+    from cvqkd.estimation import _uniform_by_index
+    from cvqkd.reconciliation.reconcile import BobMessage, FrameTag, alice_reconcile
+
+    consumed0 = ch.psk.consumed_bytes
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    req = ch.recv("pe_request")
+    slot_kind = np.asarray(req["slot_kind"], dtype=np.uint8)
+    if slot_kind.size != data.symbols.size or int(req["start"]) != data.start:
+        raise SecurityAbort("Bob's slot list does not match Alice's transmission")
+    idx = data.start + np.arange(slot_kind.size, dtype=np.int64)
+    is_data = slot_kind == SLOT_DATA
+    mask = is_data & (_uniform_by_index(idx, int(req["disclosure_key"])) < float(req["fraction"]))
+    ch.send("pe_disclose", symbols=data.symbols[mask].astype(np.complex64))
+    ann = ch.recv("estimates")
+    pub = ann["estimates"]
+    layout = layout_for(ann["code"])
+    timings["estimation"] = time.perf_counter() - t0
+    # --- reconciliation
+    t0 = time.perf_counter()
+    x = _alice_reference(data.symbols, is_data & ~mask, req).ravel()
+    m = ch.recv("reconcile")
+    msg = BobMessage(
+        dimension=int(m["dimension"]),
+        rotations=np.asarray(m["rotations"]),
+        y_norms=np.asarray(m["y_norms"]),
+        syndromes=np.asarray(m["syndromes"], dtype=np.uint8),
+        tags=tuple(FrameTag.from_bytes(b) for b in m["tags"]),
+    )
+    res = alice_reconcile(
+        x,
+        msg,
+        layout=layout,
+        gain=float(pub["gain"]),
+        noise_variance=float(pub["noise_variance_snu"]),
+        max_iterations=cfg.max_iterations,
+        backend=cfg.decoder_backend,  # type: ignore[arg-type]
+    )
+    st = res.stats
+    stats = {
+        "frames_tried": st.frames_tried,
+        "frames_failed": st.frames_failed,
+        "frames_unconverged": st.frames_unconverged,
+        "frames_hash_failed": st.frames_hash_failed,
+        "fer": st.fer,
+        "rate": st.rate,
+        "snr": st.snr,
+        "beta": st.beta,
+        "mean_iterations": st.mean_iterations,
+        "epsilon_cor_per_frame": st.epsilon_cor,
+        "dimension": msg.dimension,
+        "n_data_per_frame": int(layout.n_data),
+    }
+    ch.send("frame_ok", frame_ok=res.frame_ok, stats=stats)
+    kept = res.key_bits.ravel()
+    n_ok = int(res.frame_ok.sum())
+    rec_pub = {
+        **stats,
+        "key_bits": int(kept.size),
+        "syndrome_bits": n_ok * int(layout.code.n_checks),
+        "hash_bits": n_ok * FrameTag(seed=0, tag=0, prime_bits=cfg.prime_bits).leaked_bits,
+    }
+    timings["reconciliation"] = time.perf_counter() - t0
+    # --- privacy amplification: recompute ℓ independently, it must match Bob's
+    t0 = time.perf_counter()
+    pa = ch.recv("privacy")
+    chosen, _ = accounting(cfg=cfg, est=pub, rec=rec_pub)
+    ell = int(pa["out_bits"])
+    if ell != chosen.length_bits or pa["level"] != chosen.level:
+        raise SecurityAbort(
+            f"Bob's key length {ell} ({pa['level']}) differs from Alice's "
+            f"{chosen.length_bits} ({chosen.level})"
+        )
+    seed = np.asarray(pa["seed"], dtype=np.uint8)
+    final = toeplitz_hash(np.packbits(kept), seed=seed, n_bits=int(kept.size), out_bits=ell)
+    key = final.tobytes()[: ell // 8]
+    timings["privacy"] = time.perf_counter() - t0
+    # --- confirmation
+    t0 = time.perf_counter()
+    mine = _confirm_tag(ch, key)
+    theirs = ch.recv("confirm")["tag"]
+    if not hmac.compare_digest(mine, theirs):
+        raise SecurityAbort("final key confirmation failed: Alice's and Bob's keys differ")
+    ch.send("confirmed")
+    timings["confirmation"] = time.perf_counter() - t0
+    stages = {
+        "reconciled_bits": int(kept.size),
+        "pa_output_bits": ell,
+        "final_key_bits": 8 * len(key),
+    }
+    return _finish(
+        ch,
+        role="alice",
+        key=key,
+        n_bits=ell,
+        block_id=str(pa["block_id"]),
+        level=chosen.level,
+        store=store,
+        link=link,
+        stages=stages,
+        timings=timings,
+        consumed_before=consumed0,
+    )
+
+
+# ------------------------------------------------------------------ one block, in-process
+
+
+def default_preshared_secret(rng: np.random.Generator, nbytes: int = 4096) -> bytes:
+    """A fresh pre-shared authentication secret (both parties get a copy out of band)."""
+    return rng.bytes(nbytes)
+
+
+def simulate(channel: Any, *, config: PipelineConfig, rng: np.random.Generator) -> Any:
+    """Simulate the transmission of one block (both parties' data in one block)."""
+    from cvqkd.sim.session import simulate_block
+
+    return simulate_block(channel, n_symbols=config.n_symbols, rng=rng, settings=config.session)
+
+
+def run_block(
+    channel: Any,
+    *,
+    config: PipelineConfig,
+    seed: int | None = None,
+    block: Any = None,
+    secret: bytes | None = None,
+    stores: tuple[Any, Any] | None = None,
+    link: Any = None,
+    on_stage: Callable[[str], None] | None = None,
+    tamper: Callable[[int, bytes], bytes | None] | None = None,
+) -> BlockReport:
+    """Run one block end to end: Alice and Bob as two threads over an in-process channel.
+
+    ``channel`` is a :class:`~cvqkd.sim.channel.ChannelParameters` (or pass a measured or
+    pre-simulated ``block``); ``stores`` are (Alice's, Bob's) key stores; ``tamper`` is a test
+    hook that sees every Bob→Alice frame (index, bytes) and may change or drop it.
+    Raises the first party's :class:`~cvqkd.errors.CvqkdError` if the block aborts.
+    """
+    bob_rng, sim_rng, key_rng = (
+        np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3)
+    )
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    if block is None:
+        block = simulate(channel, config=config, rng=sim_rng)
+    timings["transmission"] = time.perf_counter() - t0
+    if on_stage:
+        on_stage("transmission")
+    alice_data, bob_data = split_block(block)
+    secret = secret if secret is not None else default_preshared_secret(key_rng)
+    ta, tb = InProcessTransport.pair()
+    tb_used: Any = tb if tamper is None else _Tamper(tb, tamper)
+    a_ch = AuthenticatedChannel(ta, role="alice", psk=PresharedKey.from_secret(secret))
+    b_ch = AuthenticatedChannel(tb_used, role="bob", psk=PresharedKey.from_secret(secret))
+    a_store, b_store = stores if stores is not None else (None, None)
+    box: dict[str, Any] = {}
+
+    def alice_thread() -> None:
+        try:
+            box["alice"] = run_alice(a_ch, alice_data, config=config, store=a_store, link=link)
+        except BaseException as exc:  # reported to the caller below
+            box["alice_error"] = exc
+            ta.close()
+
+    th = threading.Thread(target=alice_thread, name="alice", daemon=True)
+    th.start()
+    try:
+        bob = run_bob(
+            b_ch, bob_data, config=config, rng=bob_rng, store=b_store, link=link, on_stage=on_stage
+        )
+    except BaseException as exc:
+        tb.close()
+        th.join(60)
+        first = box.get("alice_error")
+        if isinstance(first, CvqkdError) and not isinstance(first, (SecurityAbort,)):
+            raise first from exc
+        raise
+    th.join(600)
+    if "alice_error" in box:
+        raise box["alice_error"]
+    alice: PartyResult = box["alice"]
+    identical = hmac.compare_digest(alice.key, bob.key)
+    if not identical:  # cannot happen after a passed confirmation; never release then
+        raise SecurityAbort("keys differ after confirmation")
+    return _report(alice, bob, block, timings)
+
+
+class _Tamper:
+    def __init__(self, inner: InProcessTransport, fn: Callable[[int, bytes], bytes | None]):
+        self.inner, self.fn, self.i = inner, fn, 0
+
+    def send(self, data: bytes) -> None:
+        out = self.fn(self.i, data)
+        self.i += 1
+        if out is not None:
+            self.inner.send(out)
+
+    def recv(self, timeout_s: float | None) -> bytes:
+        return self.inner.recv(timeout_s)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def needed_symbols(
+    *, level: str, est: dict[str, Any], rec: dict[str, Any], security: SecurityParameters
+) -> int | None:
+    """Predicted block size (symbols) for a positive key at ``level``; None if none ≤ 1e16.
+
+    Uses :mod:`cvqkd.keyrate.finite_size` / :mod:`cvqkd.keyrate.composable` at the estimated
+    T̂ and max(ξ̂, 0), the measured β and FER and this block's disclosed fraction (the
+    confidence intervals then shrink with the block as 1/√m).
+    """
+    from cvqkd.keyrate import finite_size
+    from cvqkd.keyrate.composable import composable_gg02
+
+    sp = finite_size.SecurityParameters(
+        epsilon_pe=security.eps_pe,
+        epsilon_smooth=security.eps_smooth,
+        epsilon_pa=security.eps_pa,
+        epsilon_cor=max(security.eps_cor, 1e-300),
+        epsilon_ent=security.eps_ent,
+    )
+    m = est["n_disclosed_symbols"]
+    kw = dict(
+        transmittance=est["transmittance"],
+        excess_noise_snu=max(0.0, est["excess_noise_snu"]),
+        modulation_variance_snu=est["modulation_variance_snu"],
+        estimation_fraction=m / (m + est["n_key_symbols"]),
+        security=sp,
+        detector_efficiency=est["detector_efficiency"],
+        electronic_noise_snu=est["electronic_noise_snu"],
+        reconciliation_efficiency=max(1e-6, min(1.0, rec["beta"])),
+        detection=est["detection"],
+    )
+
+    def rate(log_n: float) -> float:
+        r: Any
+        with np.errstate(invalid="ignore", divide="ignore"):
+            if level == "composable":
+                r = composable_gg02(
+                    block_size=10.0**log_n,
+                    frame_success_probability=max(1e-9, 1.0 - rec["fer"]),
+                    discretisation_bits=1,
+                    **kw,
+                )
+            else:
+                r = finite_size.finite_size_gg02(block_size=10.0**log_n, **kw)
+        v = float(np.asarray(r.key_rate_bits_per_symbol))
+        return v if math.isfinite(v) else -1.0
+
+    lo, hi = 2.0, 16.0
+    if rate(hi) <= 0:
+        return None
+    for _ in range(50):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (lo, mid) if rate(mid) > 0 else (mid, hi)
+    return math.ceil(10.0**hi)
+
+
+def _report(
+    alice: PartyResult, bob: PartyResult, block: Any, timings: dict[str, float]
+) -> BlockReport:
+    st = bob.stages
+    pub = st["estimates"]
+    rec = st["reconciliation"]
+    kl = st["key_length"]
+    sym_rate = float(getattr(block.metadata, "symbol_rate_hz", 0.0) or 0.0)
+    slots = int(st["slots"])
+    delivered = bob.key_bits
+    for k, v in bob.timings_s.items():
+        timings[k] = max(v, alice.timings_s.get(k, 0.0))
+    chosen = kl[bob.level]
+    sec = bob.stages["security"]
+
+    def need(level: str) -> int | None:
+        if level not in kl or kl[level]["length_bits"] > 0:
+            return None
+        return needed_symbols(level=level, est=pub, rec=rec, security=sec)
+
+    return BlockReport(
+        keys_identical=True,
+        delivered_bits=delivered,
+        alice_key_bits=alice.key_bits,
+        bob_key_bits=bob.key_bits,
+        block_id=bob.block_id,
+        level=bob.level,
+        bits_after_stage={
+            "slots_sent": slots,
+            "data_symbols": int(st["data_symbols"]),
+            "key_symbols_after_disclosure": int(st["key_symbols"]),
+            "reconciled_bits": int(st["reconciled_bits"]),
+            "leaked_bits": int(st["leaked_bits"]),
+            "privacy_amplified_bits": int(st["pa_output_bits"]),
+            "final_key_bits": int(st["final_key_bits"]),
+            "auth_replenish_bits": int(st["auth_replenish_bits"]),
+            "delivered_bits": delivered,
+        },
+        estimates=pub,
+        reconciliation={**rec, "code": st["code"]},
+        key_length={"used": chosen, "all_levels": kl},
+        authentication={"alice": alice.auth, "bob": bob.auth},
+        key_rate_bits_per_symbol=delivered / slots,
+        key_rate_bps=delivered / slots * sym_rate,
+        symbol_rate_hz=sym_rate,
+        min_symbols_finite_size=need("finite-size"),
+        min_symbols_composable=need("composable"),
+        timings_s=timings,
+    )

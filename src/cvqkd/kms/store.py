@@ -845,14 +845,48 @@ class SqliteKeyStore(KeyStore):
         except sqlite3.Error as exc:
             raise KeyStoreError(f"cannot open key store {self.path!r}: {exc}") from None
         self._lock = threading.RLock()
+        # Reads (counts, metrics) on their own connection: in WAL mode they never wait for,
+        # nor hold up, the writer.
+        self._rconn: sqlite3.Connection | None = None
+        self._rlock = threading.Lock()
         with self._tx() as cur:
             for stmt in _DDL_SQLITE.split(";"):
                 if stmt.strip():
                     cur.execute(stmt)
         self._init_meta(chunk_bits)
+        if self.path != ":memory:":
+            try:
+                self._rconn = sqlite3.connect(
+                    self.path, isolation_level=None, check_same_thread=False
+                )
+                self._rconn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+            except sqlite3.Error as exc:
+                raise KeyStoreError(f"cannot open key store {self.path!r}: {exc}") from None
+
+    @contextmanager
+    def _read(self) -> Iterator[Any]:
+        assert self._rconn is not None
+        with self._rlock:
+            cur = self._rconn.cursor()
+            try:
+                cur.execute("BEGIN")
+                yield cur
+                self._rconn.commit()
+            except sqlite3.Error as exc:
+                self._rconn.rollback()
+                raise KeyStoreError(f"key store error: {exc}") from None
+            except BaseException:
+                self._rconn.rollback()
+                raise
+            finally:
+                cur.close()
 
     @contextmanager
     def _tx(self, *, durable: bool = True, write: bool = True) -> Iterator[Any]:
+        if not write and self._rconn is not None:
+            with self._read() as rcur:
+                yield rcur
+            return
         with self._lock:
             want = self._sync if durable else "NORMAL"
             cur = self._conn.cursor()
@@ -879,6 +913,9 @@ class SqliteKeyStore(KeyStore):
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+        with self._rlock:
+            if self._rconn is not None:
+                self._rconn.close()
 
 
 class PostgresKeyStore(KeyStore):

@@ -859,6 +859,11 @@ def _report(
     delivered = bob.key_bits
     for k, v in bob.timings_s.items():
         timings[k] = max(v, alice.timings_s.get(k, 0.0))
+    eps_mac = float(alice.auth["forgery_bound"] + bob.auth["forgery_bound"])
+    for entry in kl.values():  # the channel's forgery bound joins every finite-size ε
+        if entry["epsilons"]:
+            entry["epsilons"]["eps_mac"] = entry["epsilons"].get("eps_mac", 0.0) + eps_mac
+            entry["epsilon_total"] = float(sum(entry["epsilons"].values()))
     chosen = kl[bob.level]
     sec = bob.stages["security"]
 

@@ -45,9 +45,14 @@ def test_fill_dev_then_status_json(tmp_path: Path, capsys: pytest.CaptureFixture
     assert run(["kme", "status", "--config", str(cfg), "--json"]) == 0
     status = json.loads(capsys.readouterr().out)
     assert status["kme_id"] == "KME_A" and status["chunk_bits"] == 256
-    [link] = status["links"]
-    assert (link["source_KME_ID"], link["target_KME_ID"]) == ("KME_A", "KME_B")
-    assert link["available_chunks"] == 3 and link["available_bits"] == 768
+    assert status["links"] == {
+        "KME_A->KME_B": {
+            "stored_chunks": 3,
+            "available_chunks": 3,
+            "delivered_keys": 0,
+            "expired_chunks": 0,
+        }
+    }
     assert run(["kme", "status", "--config", str(cfg)]) == 0  # the table form
     assert "KME_A->KME_B" in capsys.readouterr().out
 
@@ -70,3 +75,35 @@ def test_bad_fill_and_certs_arguments_exit_2(tmp_path: Path) -> None:
     assert run(["kme", "certs", "--out", str(tmp_path)]) == 2
     argv = ["kme", "fill-dev", "--store", str(tmp_path / "x.sqlite"), "--source", "A"]
     assert run([*argv, "--target", "B", "--bits", "12"]) == 2
+
+
+def test_status_live_asks_the_running_kme(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cvqkd.kms.testing import DevKmePair
+
+    with DevKmePair(tmp_path / "pair", fill_bits=64 * 256) as pair:
+        with pair.client("SAE_A") as alice:
+            alice.get_keys("SAE_B", number=3)
+            alice.status("SAE_B")
+        c = pair.certs["KME_A"]
+        port = pair.url("KME_A").rsplit(":", 1)[1]
+        cfg = tmp_path / "kme.toml"
+        cfg.write_text(
+            f'kme_id = "KME_A"\n[listen]\nport = {port}\n[tls]\ncert_file = "{c.cert_file}"\n'
+            f'key_file = "{c.key_file}"\nca_file = "{pair.ca_file}"\n'
+        )
+        capsys.readouterr()
+        assert run(["kme", "status", "--config", str(cfg), "--live", "--json"]) == 0
+        data = json.loads(capsys.readouterr().out)
+        assert data["requests"] == {"enc_keys": 1, "status": 1} and data["errors"] == {}
+        assert data["links"]["KME_A->KME_B"]["delivered_keys"] == 3
+        # An SAE certificate may not read the metrics.
+        from cvqkd.kms.client import Etsi014Error, fetch_metrics
+
+        s = pair.certs["SAE_A"]
+        with pytest.raises(Etsi014Error) as exc:
+            fetch_metrics(
+                pair.url("KME_A"), cert_file=s.cert_file, key_file=s.key_file, ca_file=pair.ca_file
+            )
+        assert exc.value.status_code == 401

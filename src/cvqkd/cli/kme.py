@@ -4,7 +4,7 @@ inspect a key store, and fill stores with development keys."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -69,48 +69,71 @@ def certs(
 @kme_app.command("status")
 def status(
     config: Annotated[Path, typer.Option("--config", "-c", help="kme.toml of the KME.")],
+    live: Annotated[
+        bool,
+        typer.Option("--live", help="Ask the running KME (requests, errors) instead of its store."),
+    ] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """Show the key store of a KME: chunks stored, available, delivered, expired per link."""
+    """Show a KME's key store per link (stored, available, delivered, expired chunks);
+    with --live, also the running server's requests and errors per call."""
     from cvqkd.cli.output import print_json, print_table
     from cvqkd.kms.config import load_config
-    from cvqkd.kms.store import open_store
 
     cfg = load_config(config)
+    if live:
+        from cvqkd.kms.client import fetch_metrics
+
+        host = cfg.listen.host if cfg.listen.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
+        data = fetch_metrics(
+            f"https://{host}:{cfg.listen.port}",
+            cert_file=cfg.tls.cert_file,
+            key_file=cfg.tls.key_file,
+            ca_file=cfg.tls.ca_file,
+        )
+    else:
+        data = _store_metrics(cfg)
+    if json_out:
+        print_json(data)
+        return
+    print_table(
+        f"key store of {data['kme_id']} (chunks of {data['chunk_bits']} bits)",
+        ["link", "stored", "available", "delivered keys", "expired"],
+        [
+            (
+                name,
+                m["stored_chunks"],
+                m["available_chunks"],
+                m["delivered_keys"],
+                m["expired_chunks"],
+            )
+            for name, m in data["links"].items()
+        ],
+    )
+    if "requests" in data:
+        calls = sorted(set(data["requests"]) | set(data["errors"]))
+        print_table(
+            "requests since start",
+            ["call", "requests", "errors"],
+            [(c, data["requests"].get(c, 0), data["errors"].get(c, 0)) for c in calls],
+        )
+
+
+def _store_metrics(cfg: Any) -> dict[str, Any]:
+    from cvqkd.kms.store import open_store
+
+    links = {}
     with open_store(cfg.store.url, chunk_bits=cfg.store.chunk_bits) as store:
-        rows = []
         for link in store.links():
             m = store.metrics(link)
-            rows.append(
-                {
-                    "source_KME_ID": link.source_kme_id,
-                    "target_KME_ID": link.target_kme_id,
-                    "stored_chunks": m.stored_chunks,
-                    "available_chunks": m.available_chunks,
-                    "available_bits": m.available_chunks * store.chunk_bits,
-                    "delivered_keys": m.delivered_keys,
-                    "expired_chunks": m.expired_chunks,
-                }
-            )
+            links[f"{link.source_kme_id}->{link.target_kme_id}"] = {
+                "stored_chunks": m.stored_chunks,
+                "available_chunks": m.available_chunks,
+                "delivered_keys": m.delivered_keys,
+                "expired_chunks": m.expired_chunks,
+            }
         chunk_bits = store.chunk_bits
-    if json_out:
-        print_json({"kme_id": cfg.kme_id, "chunk_bits": chunk_bits, "links": rows})
-    else:
-        print_table(
-            f"key store of {cfg.kme_id} (chunks of {chunk_bits} bits)",
-            ["link", "stored", "available", "available bits", "delivered keys", "expired"],
-            [
-                (
-                    f"{r['source_KME_ID']}->{r['target_KME_ID']}",
-                    r["stored_chunks"],
-                    r["available_chunks"],
-                    r["available_bits"],
-                    r["delivered_keys"],
-                    r["expired_chunks"],
-                )
-                for r in rows
-            ],
-        )
+    return {"kme_id": cfg.kme_id, "chunk_bits": chunk_bits, "links": links}
 
 
 @kme_app.command("fill-dev")

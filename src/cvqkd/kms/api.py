@@ -12,6 +12,7 @@ Routes::
     GET|POST  /api/v1/keys/{slave_SAE_ID}/enc_keys      (GET: ?number=&size=)
     GET|POST  /api/v1/keys/{master_SAE_ID}/dec_keys     (GET: ?key_ID=)
     POST      /kme/v1/reservations                      (peer KME only)
+    GET       /kme/v1/metrics                           (this KME's own certificate, or a peer)
 
 Example::
 
@@ -162,6 +163,10 @@ class _Handler(BaseHTTPRequestHandler):
             caller = self._caller()
             if peer_call and method == "POST":
                 out = svc.peer_reserve(caller_kme_id=caller, body=self._read_json(empty_ok=False))
+            elif split.path == "/kme/v1/metrics" and method == "GET":
+                self._read_json(empty_ok=True)
+                call = "metrics"
+                out = svc.metrics_for(caller)
             elif m is None:
                 self._read_json(empty_ok=True)
                 raise EtsiError(404, f"no such resource: {split.path}")

@@ -44,6 +44,7 @@ __all__ = [
     "Key",
     "KmePeerClient",
     "client_ssl_context",
+    "fetch_metrics",
 ]
 
 
@@ -253,6 +254,27 @@ class Etsi014Client:
         )
         _raise_for(status, payload)
         return _keys(payload)
+
+
+def fetch_metrics(
+    base_url: str,
+    *,
+    cert_file: str | Path,
+    key_file: str | Path,
+    ca_file: str | Path,
+    timeout_s: float = 10.0,
+) -> dict[str, Any]:
+    """``GET /kme/v1/metrics`` of a running KME (with its own or a peer KME's certificate)."""
+    ctx = client_ssl_context(cert_file=cert_file, key_file=key_file, ca_file=ca_file)
+    conn = _HttpsJson(base_url, ctx, timeout_s)
+    try:
+        status, payload = conn.request("GET", "/kme/v1/metrics")
+    finally:
+        conn.close()
+    _raise_for(status, payload)
+    if not isinstance(payload, dict):
+        raise KeyStoreError("malformed metrics from KME")
+    return payload
 
 
 class KmePeerClient:

@@ -237,6 +237,12 @@ class KmeService:
             "links": links,
         }
 
+    def metrics_for(self, caller_id: str) -> dict[str, Any]:
+        """``GET /kme/v1/metrics``: for this KME's own certificate or a peer KME only."""
+        if caller_id != self.settings.kme_id and caller_id not in self.settings.peers:
+            raise EtsiError(401, f"{caller_id!r} may not read the metrics of this KME")
+        return self.metrics()
+
     # ---- checks ----------------------------------------------------------------------------
 
     def _available(self, link: LinkId) -> int:

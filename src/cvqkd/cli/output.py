@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 #: Human output goes to stdout; diagnostics and errors to stderr.
@@ -65,9 +66,9 @@ def print_table(
     rows: Iterable[Sequence[Any]],
 ) -> None:
     """Print a rich table with ``columns`` headings and formatted ``rows``."""
-    table = Table(title=title, title_justify="left")
+    table = Table(title=escape(title), title_justify="left")
     for i, col in enumerate(columns):
-        table.add_column(col, justify="left" if i == 0 else "right")
+        table.add_column(escape(col), justify="left" if i == 0 else "right")
     for row in rows:
-        table.add_row(*(format_number(v) for v in row))
+        table.add_row(*(escape(format_number(v)) for v in row))
     console.print(table)

@@ -177,8 +177,9 @@ class StoreMetrics:
 def chunk_ids_for_block(block_id: uuid.UUID, n_chunks: int) -> list[str]:
     """Chunk IDs of a pipeline block: ``uuid5(block_id, str(i))``, the same at both KMEs.
 
-    >>> chunk_ids_for_block(uuid.UUID(int=0), 1)
-    ['...']  # doctest: +SKIP
+    >>> block = uuid.UUID(int=7)
+    >>> chunk_ids_for_block(block, 2)[1] == str(uuid.uuid5(block, "1"))
+    True
     """
     return [str(uuid.uuid5(block_id, str(i))) for i in range(n_chunks)]
 
@@ -780,7 +781,7 @@ CREATE TABLE IF NOT EXISTS keys (
   size_bits INTEGER NOT NULL, chunk_ids TEXT NOT NULL, state INTEGER NOT NULL,
   created_at DOUBLE PRECISION NOT NULL, expires_at DOUBLE PRECISION NOT NULL);
 CREATE INDEX IF NOT EXISTS keys_state ON keys (state, created_at);
-CREATE INDEX IF NOT EXISTS chunks_pool ON chunks (source_kme, target_kme, state, seq);
+CREATE INDEX IF NOT EXISTS chunks_pool ON chunks (source_kme, target_kme, state, seq, expires_at);
 CREATE INDEX IF NOT EXISTS chunks_key ON chunks (key_id);
 CREATE INDEX IF NOT EXISTS chunks_expiry ON chunks (state, expires_at);
 CREATE INDEX IF NOT EXISTS keys_expiry ON keys (state, expires_at);

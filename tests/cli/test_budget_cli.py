@@ -40,13 +40,20 @@ def test_budget_json_fields_and_consistency(capsys: pytest.CaptureFixture[str]) 
     ):
         assert key in out
     assert out["scenario"] == "seed-120km"
-    assert set(out["sources"]) == set(SOURCE_NAMES)
-    total = sum(s["input_snu"] for s in out["sources"].values())
+    assert set(out["sources"]) == {*SOURCE_NAMES, "detector"}
+    # excess_noise_snu is the untrusted total: every source but the trusted detector
+    untrusted = {k: s for k, s in out["sources"].items() if not s["trusted"]}
+    assert set(untrusted) == set(SOURCE_NAMES)
+    total = sum(s["input_snu"] for s in untrusted.values())
     assert out["excess_noise_snu"] == pytest.approx(total, rel=1e-12)
     for s in out["sources"].values():
         assert s["bob_snu"] == pytest.approx(
             s["input_snu"] * out["transmittance"] * out["detector_efficiency"], rel=1e-12
         )
+    # the detector entry: v_el at Bob, v_el/(ηT) at the input (exact identity, as above)
+    det = out["sources"]["detector"]
+    assert det["trusted"] is True
+    assert det["bob_snu"] == out["electronic_noise_snu"] == 0.02
     assert out["key_rate_bits_per_symbol"] > 0
     assert out["key_rate_bps"] == pytest.approx(
         out["key_rate_bits_per_symbol"] * out["symbol_rate_hz"], rel=1e-12
@@ -62,8 +69,9 @@ def test_budget_length_override(capsys: pytest.CaptureFixture[str]) -> None:
 def test_budget_table_names_every_source(capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["budget", "kumar2015-25km"]) == 0
     out = capsys.readouterr().out
-    for name in (*SOURCE_NAMES, "total excess noise", "key rate [bit/s]", "loss [dB]"):
+    for name in (*SOURCE_NAMES, "total excess noise", "key rate [bit/s]", "loss [dB]", "detector"):
         assert name in out
+    assert "\\[" not in out  # unit labels are escaped once (by print_table), not twice
 
 
 def test_budget_accepts_a_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

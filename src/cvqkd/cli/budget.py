@@ -1,6 +1,14 @@
 """``cvqkd scenarios`` and ``cvqkd budget SCENARIO``: the built-in scenarios, and a scenario's
 noise budget (one row per source, SNU at the channel input and at Bob) with its asymptotic
-GG02 key rate."""
+GG02 key rate.
+
+``cvqkd budget --json`` (a stable interface, DESIGN.md): ``sources`` holds one entry per noise
+source, each ``{"input_snu", "bob_snu", "trusted"}``. The excess-noise sources (Raman, FWM,
+crosstalk, ASE, phase, modulation) are ``"trusted": false`` and ``excess_noise_snu`` is their
+sum — the untrusted total attributed to Eve. The ``detector`` entry is the trusted receiver's
+electronic noise: ``bob_snu`` = v_el, ``input_snu`` = v_el/(ηT), ``"trusted": true``; it is NOT
+part of ``excess_noise_snu`` (PHYSICS.md: the trusted detector stays out of χ_BE's channel).
+"""
 
 from __future__ import annotations
 
@@ -82,8 +90,15 @@ def budget_report(
         "reconciliation_efficiency": b.reconciliation_efficiency,
         "symbol_rate_hz": b.symbol_rate_hz,
         "sources": {
-            name: {"input_snu": v, "bob_snu": b.at_bob_snu(name)}
-            for name, v in b.sources_snu.items()
+            **{
+                name: {"input_snu": v, "bob_snu": b.at_bob_snu(name), "trusted": False}
+                for name, v in b.sources_snu.items()
+            },
+            "detector": {
+                "input_snu": b.electronic_noise_input_referred_snu,
+                "bob_snu": b.electronic_noise_snu,
+                "trusted": True,
+            },
         },
         "excess_noise_snu": b.excess_noise_snu,
         "excess_noise_at_bob_snu": b.excess_noise_at_bob_snu,
@@ -119,8 +134,6 @@ def budget_command(
 ) -> None:
     """Noise budget of SCENARIO: excess noise per source (SNU, channel input and Bob) and the
     asymptotic GG02 key rate."""
-    from rich.markup import escape
-
     from cvqkd.cli.output import print_json, print_table
 
     rep = budget_report(
@@ -134,12 +147,14 @@ def budget_command(
         print_json(rep)
         return
     rows: list[tuple[Any, ...]] = [
-        (name, s["input_snu"], s["bob_snu"]) for name, s in rep["sources"].items()
+        (name, s["input_snu"], s["bob_snu"])
+        for name, s in rep["sources"].items()
+        if not s["trusted"]
     ]
     rows.append(("total excess noise", rep["excess_noise_snu"], rep["excess_noise_at_bob_snu"]))
     rows.append(
         (
-            "detector v_el (trusted, not excess)",
+            "detector (v_el, trusted, not in the total)",
             rep["detector"]["input_referred_snu"],
             rep["electronic_noise_snu"],
         )
@@ -155,7 +170,7 @@ def budget_command(
         "Link and key rate (asymptotic GG02, reverse reconciliation, trusted detector)",
         ["quantity", "value"],
         [
-            (escape(label), value)
+            (label, value)
             for label, value in [
                 ("transmittance T", rep["transmittance"]),
                 ("loss [dB]", rep["loss_db"]),

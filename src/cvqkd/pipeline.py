@@ -386,11 +386,13 @@ def _finish(
 
 
 def _guarded(ch: AuthenticatedChannel, body: Callable[[], PartyResult]) -> PartyResult:
+    """Run one party; on any failure tell the peer (authenticated ``abort``) and re-raise."""
     try:
         return body()
-    except CvqkdError as exc:
+    except Exception as exc:
         if not isinstance(exc, TransportError):
-            ch.abort(str(exc))
+            reason = str(exc) if isinstance(exc, CvqkdError) else f"internal error: {exc!r}"
+            ch.abort(reason)
         raise
 
 
@@ -403,9 +405,15 @@ def run_bob(
     store: Any = None,
     link: Any = None,
     on_stage: Callable[[str], None] | None = None,
+    partial: dict[str, Any] | None = None,
 ) -> PartyResult:
-    """Bob's side of one block (see the module docstring); raises on abort."""
-    return _guarded(ch, lambda: _bob(ch, data, config, rng, store, link, on_stage))
+    """Bob's side of one block (see the module docstring); raises on abort.
+
+    ``partial`` (optional) is filled with the public results as they come (estimates, code,
+    reconciliation, key lengths), so a caller can report how far an aborted block got.
+    """
+    part = partial if partial is not None else {}
+    return _guarded(ch, lambda: _bob(ch, data, config, rng, store, link, on_stage, part))
 
 
 def _bob(
@@ -416,6 +424,7 @@ def _bob(
     store: Any,
     link: Any,
     on_stage: Callable[[str], None] | None,
+    partial: dict[str, Any],
 ) -> PartyResult:
     from cvqkd.estimation import disclosed_mask, estimate, key_samples
     from cvqkd.reconciliation.reconcile import FrameTag, bob_reconcile, keep_frames
@@ -454,9 +463,13 @@ def _bob(
     )
     if est.disclosure_key != key_pe:  # the estimator must use the announced disclosure
         raise SecurityAbort("internal: disclosure key mismatch in parameter estimation")
-    est.require_passed()
     pub = _estimates_public(est)
+    partial["estimates"] = pub
+    if not est.gates.passed:
+        partial["gates"] = list(est.gates.reasons)
+    est.require_passed()
     code_desc = _choose_code(cfg, pub["snr"])
+    partial["code"] = code_desc
     layout = layout_for(code_desc)
     dim = _dimension(layout.n_data)
     ch.send("estimates", estimates=pub, code=code_desc, dimension=dim)
@@ -489,10 +502,12 @@ def _bob(
         "hash_bits": n_ok * FrameTag(seed=0, tag=0, prime_bits=cfg.prime_bits).leaked_bits,
     }
     timings["reconciliation"] = time.perf_counter() - t0
+    partial["reconciliation"] = rec_pub
     note("reconciliation")
     # --- privacy amplification
     t0 = time.perf_counter()
     chosen, levels = accounting(cfg=cfg, est=pub, rec=rec_pub)
+    partial["key_length"] = {lv: _kl_dict(k) for lv, k in levels.items()}
     ell = chosen.require_positive()
     if ell > kept.size:
         raise SecurityAbort(f"key length {ell} exceeds the {kept.size} reconciled bits")
@@ -743,6 +758,7 @@ def run_block(
     b_ch = AuthenticatedChannel(tb_used, role="bob", psk=PresharedKey.from_secret(secret))
     a_store, b_store = stores if stores is not None else (None, None)
     box: dict[str, Any] = {}
+    partial: dict[str, Any] = {"slots": int(block.n_slots)}
 
     def alice_thread() -> None:
         try:
@@ -755,15 +771,26 @@ def run_block(
     th.start()
     try:
         bob = run_bob(
-            b_ch, bob_data, config=config, rng=bob_rng, store=b_store, link=link, on_stage=on_stage
+            b_ch,
+            bob_data,
+            config=config,
+            rng=bob_rng,
+            store=b_store,
+            link=link,
+            on_stage=on_stage,
+            partial=partial,
         )
     except BaseException as exc:
         tb.close()
         th.join(60)
         first = box.get("alice_error")
-        if isinstance(first, CvqkdError) and not isinstance(first, (SecurityAbort,)):
-            raise first from exc
-        raise
+        # the root cause: Alice's error when Bob only saw her hang up, else Bob's
+        root = first if first is not None and isinstance(exc, TransportError) else exc
+        if isinstance(root, CvqkdError):
+            root.partial = partial  # type: ignore[attr-defined]
+        if root is exc:
+            raise
+        raise root from exc
     th.join(600)
     if "alice_error" in box:
         raise box["alice_error"]

@@ -178,3 +178,17 @@ def test_pool_exhaustion_and_replenishment() -> None:
     psk = PresharedKey.from_secret(bytes(16 + 64))
     psk.replenish(bytes(10))
     assert psk.alice_to_bob.available_bytes == psk.bob_to_alice.available_bytes == 37
+
+
+def test_preshared_key_state_round_trips_after_use() -> None:
+    alice, bob, _ = _pair()
+    alice.send("m")
+    bob.recv("m")
+    alice.psk.replenish(bytes(range(40)))
+    state = alice.psk.dump()
+    again = PresharedKey.load(state)
+    assert again.hash_key == alice.psk.hash_key
+    assert again.alice_to_bob.take(
+        again.alice_to_bob.available_bytes
+    ) == alice.psk.alice_to_bob.take(alice.psk.alice_to_bob.available_bytes)
+    assert PresharedKey.load(SECRET).hash_key == PresharedKey.from_secret(SECRET).hash_key

@@ -44,6 +44,7 @@ TAG_BYTES = 16
 HASH_KEY_BYTES = 16
 _CHUNK = 15
 _MARK = 1 << 120
+PSK_MAGIC = b"CVQKPSK1"
 
 
 def poly_hash(key: int, data: bytes) -> int:
@@ -123,6 +124,28 @@ class PresharedKey:
         rest = secret[HASH_KEY_BYTES:]
         half = len(rest) // 2
         return cls(k, KeyPool(rest[:half]), KeyPool(rest[half : 2 * half]))
+
+    def dump(self) -> bytes:
+        """Serialise the current state (hash key and what is left of both pools).
+
+        Save it after each block: the next block starts from the replenished pools.
+        """
+        a, b = bytes(self.alice_to_bob._buf), bytes(self.bob_to_alice._buf)
+        return PSK_MAGIC + self.hash_key.to_bytes(16, "big") + len(a).to_bytes(8, "big") + a + b
+
+    @classmethod
+    def load(cls, data: bytes) -> PresharedKey:
+        """Read :meth:`dump` output, or split a raw secret (:meth:`from_secret`)."""
+        if not data.startswith(PSK_MAGIC):
+            return cls.from_secret(data)
+        body = data[len(PSK_MAGIC) :]
+        if len(body) < 24:
+            raise DataFormatError("pre-shared key file is truncated")
+        k = int.from_bytes(body[:16], "big")
+        na = int.from_bytes(body[16:24], "big")
+        if k >= P127 or 24 + na > len(body):
+            raise DataFormatError("pre-shared key file is malformed")
+        return cls(k, KeyPool(body[24 : 24 + na]), KeyPool(body[24 + na :]))
 
     @property
     def consumed_bytes(self) -> int:

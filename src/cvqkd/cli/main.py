@@ -20,6 +20,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "apps",
     "keyrate",
     "fer",
+    "run",
 )
 
 app = typer.Typer(

@@ -1,0 +1,201 @@
+"""``cvqkd run``, ``cvqkd alice`` and ``cvqkd bob`` on a short homodyne link with a fast code."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cvqkd.cli.main import run
+
+SCENARIO = """
+schema_version = 1
+name = "test-1km-homodyne"
+description = "1 km dark fibre, homodyne, for fast end-to-end tests"
+quantum_wavelength_nm = 1550.0
+reconciliation_efficiency = 0.9
+
+[fibre]
+length_km = 1.0
+attenuation_model = "constant"
+loss_db_per_km = 0.2
+connector_count = 0
+
+[transmitter]
+modulation_variance_snu = 4.0
+symbol_rate_hz = 1e8
+laser_linewidth_hz = 0.0
+modulation_noise_snu = 0.005
+
+[receiver]
+detection = "homodyne"
+detector_efficiency = 0.9
+electronic_noise_snu = 0.01
+lo = "transmitted"
+"""
+
+FAST = ["--symbols", "60000", "--code", "regular:2000:3:8", "--seed", "3"]
+
+
+@pytest.fixture
+def scenario(tmp_path: Path) -> str:
+    p = tmp_path / "short.toml"
+    p.write_text(SCENARIO, encoding="utf-8")
+    return str(p)
+
+
+def _cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "cvqkd", *args], capture_output=True, text=True, timeout=timeout
+    )
+
+
+def test_run_json_report_files_and_key_stores(scenario: str, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    proc = _cli("run", scenario, *FAST, "--level", "asymptotic", "--out", str(out), "--json")
+    assert proc.returncode == 0, proc.stderr
+    rep = json.loads(proc.stdout)
+    assert rep["keys_identical"] is True
+    assert rep["alice_key_bits"] == rep["bob_key_bits"] == rep["delivered_bits"] > 0
+    assert rep["level"] == "asymptotic"
+    assert "NOT finite-size" in rep["security_statement"]
+    assert rep["min_symbols_finite_size"] > 60_000
+    assert rep["noise_budget"]["detection"] == "homodyne"
+    assert rep["key_rate_bps"] == pytest.approx(rep["key_rate_bits_per_symbol"] * 1e8)
+    for name in ("report.json", "stages.png", "key_length.png", "noise_budget.png"):
+        assert (out / name).stat().st_size > 0
+    from cvqkd.kms.store import LinkId, open_store
+
+    link = LinkId("KME_A", "KME_B")
+    with open_store(out / "keys-alice.db") as sa, open_store(out / "keys-bob.db") as sb:
+        assert sa.available_chunks(link) == sb.available_chunks(link) > 0
+
+
+def test_run_human_output(scenario: str, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    code = run(["run", scenario, *FAST, "--store-dir", str(tmp_path)])
+    text = capsys.readouterr().out
+    assert code == 0
+    for heading in (
+        "Noise budget",
+        "Parameter estimation",
+        "Reconciliation",
+        "Bits left after each stage",
+        "Key length",
+        "Secret key",
+        "Security:",
+    ):
+        assert heading in text
+
+
+def test_strict_finite_size_on_a_small_block_aborts_with_one_line(
+    scenario: str, tmp_path: Path
+) -> None:
+    proc = _cli("run", scenario, *FAST, "--level", "finite-size", "--store-dir", str(tmp_path))
+    assert proc.returncode == 3
+    assert "Traceback" not in proc.stderr
+    assert "≤ 0 at the finite-size level" in proc.stderr.strip().splitlines()[-1]
+
+
+def test_bad_code_flag_is_a_config_error(scenario: str) -> None:
+    proc = _cli("run", scenario, "--code", "magic")
+    assert proc.returncode == 2
+    assert "--code" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_two_processes_over_loopback_tcp_make_identical_keys(scenario: str, tmp_path: Path) -> None:
+    secret = os.urandom(4096)
+    for who in ("alice", "bob"):
+        (tmp_path / f"{who}.psk").write_bytes(secret)
+    addr = f"127.0.0.1:{_free_port()}"
+    common = [scenario, *FAST, "--level", "asymptotic", "--json", "--timeout", "120"]
+    bob = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "cvqkd",
+            "bob",
+            *common,
+            "--listen",
+            addr,
+            "--psk",
+            str(tmp_path / "bob.psk"),
+            "--key-out",
+            str(tmp_path / "bob.key"),
+            "--store",
+            str(tmp_path / "bob.db"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    alice = _cli(
+        "alice",
+        *common,
+        "--connect",
+        addr,
+        "--psk",
+        str(tmp_path / "alice.psk"),
+        "--key-out",
+        str(tmp_path / "alice.key"),
+        "--store",
+        str(tmp_path / "alice.db"),
+    )
+    b_out, b_err = bob.communicate(timeout=300)
+    assert alice.returncode == 0, alice.stderr
+    assert bob.returncode == 0, b_err
+    ka, kb = (tmp_path / "alice.key").read_bytes(), (tmp_path / "bob.key").read_bytes()
+    assert len(ka) > 0 and ka == kb
+    ra, rb = json.loads(alice.stdout), json.loads(b_out)
+    assert ra["block_id"] == rb["block_id"] and ra["key_bits"] == rb["key_bits"] == 8 * len(ka)
+    # both pre-shared-key files advanced identically (pads used, then replenished from the key)
+    pa, pb = (tmp_path / "alice.psk").read_bytes(), (tmp_path / "bob.psk").read_bytes()
+    assert pa == pb and pa != secret
+
+
+def test_wrong_psk_aborts_both_parties(scenario: str, tmp_path: Path) -> None:
+    (tmp_path / "alice.psk").write_bytes(os.urandom(4096))
+    (tmp_path / "bob.psk").write_bytes(os.urandom(4096))
+    addr = f"127.0.0.1:{_free_port()}"
+    common = [scenario, *FAST, "--level", "asymptotic", "--timeout", "60"]
+    bob = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "cvqkd",
+            "bob",
+            *common,
+            "--listen",
+            addr,
+            "--psk",
+            str(tmp_path / "bob.psk"),
+            "--store",
+            str(tmp_path / "bob.db"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    alice = _cli(
+        "alice",
+        *common,
+        "--connect",
+        addr,
+        "--psk",
+        str(tmp_path / "alice.psk"),
+        "--store",
+        str(tmp_path / "alice.db"),
+    )
+    _, b_err = bob.communicate(timeout=120)
+    assert alice.returncode == 4 and "failed its MAC" in alice.stderr
+    assert bob.returncode != 0 and "Traceback" not in b_err

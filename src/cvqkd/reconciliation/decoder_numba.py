@@ -1,7 +1,9 @@
 """Numba CPU backend of the syndrome sum-product decoder (float32, compiled, parallel frames).
 
 Called through :func:`cvqkd.reconciliation.decoder.decode` (``backend="numba"``); see there
-for the update rules. Check updates use forward–backward products of ``tanh(Q/2)`` (the
+for the update rules. The layered kernel skips the exp/log of degree-one variables (a third of
+the edges of MET / Raptor-like codes) without changing the algorithm (see ``_layered_frame``).
+Check updates use forward–backward products of ``tanh(Q/2)`` (the
 "exclusion" without division, so a zero factor from a punctured bit is harmless) and
 ``2 atanh(x) = ln((1 + x)/(1 − x))``. Frames of a batch are decoded in parallel (``prange``);
 a single frame with the flooding schedule is parallelised over checks and variables instead.
@@ -33,67 +35,133 @@ def _syndrome_ok(check_ptr, check_vars, signs, app):
     return True
 
 
+@nb.njit(cache=True, nogil=True, fastmath=True, inline="always")
+def _tanh_half(q):
+    """tanh(q/2) in float32."""
+    if abs(q) < np.float32(0.2):
+        # odd Taylor series of tanh(h), h = q/2 < 0.1: next term 17h⁷/315 < 6e-8 relative;
+        # avoids the cancellation in 1 − 2/(e^q + 1) for the tiny LLRs of low SNR
+        h = np.float32(0.5) * q
+        h2 = h * h
+        return h * (np.float32(1.0) - h2 * (np.float32(1.0 / 3.0) - h2 * np.float32(2.0 / 15.0)))
+    # tanh(q/2) = 1 − 2/(e^q + 1): one expf (3× cheaper than tanhf); saturates to ±1
+    return np.float32(1.0) - np.float32(2.0) / (np.float32(np.exp(q)) + np.float32(1.0))
+
+
+@nb.njit(cache=True, nogil=True, fastmath=True, inline="always")
+def _clamp(x):
+    if x > _MAX_TANH:
+        return _MAX_TANH
+    if x < -_MAX_TANH:
+        return -_MAX_TANH
+    return x
+
+
+@nb.njit(cache=True, nogil=True, fastmath=True, inline="always")
+def _two_atanh(x):
+    """2 atanh(x) in float32 for |x| ≤ MAX_TANH."""
+    if abs(x) < np.float32(0.1):
+        # 2 atanh(x) = 2x(1 + x²/3 + x⁴/5 + x⁶/7 + …): next term x⁸/9 < 1.2e-9 relative,
+        # where the log form would lose up to 1e-7/|x| relative to rounding of (1+x)/(1−x)
+        x2 = x * x
+        return (np.float32(2.0) * x) * (
+            np.float32(1.0)
+            + x2 * (np.float32(1.0 / 3.0) + x2 * (np.float32(0.2) + x2 * np.float32(1.0 / 7.0)))
+        )
+    return np.float32(np.log((np.float32(1.0) + x) / (np.float32(1.0) - x)))
+
+
 @nb.njit(cache=True, nogil=True, fastmath=True)
 def _check_update(d, sign, q, out, t, pre):
     """out[k] = sign·2 atanh(∏_{j≠k} tanh(q_j/2)) for k < d; ``out`` may alias ``q``."""
     for k in range(d):
-        qk = q[k]
-        if abs(qk) < np.float32(0.2):
-            # odd Taylor series of tanh(h), h = q/2 < 0.1: next term 17h⁷/315 < 6e-8 relative;
-            # avoids the cancellation in 1 − 2/(e^q + 1) for the tiny LLRs of low SNR
-            h = np.float32(0.5) * qk
-            h2 = h * h
-            t[k] = h * (
-                np.float32(1.0) - h2 * (np.float32(1.0 / 3.0) - h2 * np.float32(2.0 / 15.0))
-            )
-        else:
-            # tanh(q/2) = 1 − 2/(e^q + 1): one expf (3× cheaper than tanhf); saturates to ±1
-            t[k] = np.float32(1.0) - np.float32(2.0) / (np.float32(np.exp(qk)) + np.float32(1.0))
+        t[k] = _tanh_half(q[k])
     p = sign
     for k in range(d):
         pre[k] = p
         p = p * t[k]
     p = np.float32(1.0)
     for k in range(d - 1, -1, -1):
-        x = pre[k] * p
+        x = _clamp(pre[k] * p)
         p = p * t[k]
-        if x > _MAX_TANH:
-            x = _MAX_TANH
-        elif x < -_MAX_TANH:
-            x = -_MAX_TANH
-        if abs(x) < np.float32(0.1):
-            # 2 atanh(x) = 2x(1 + x²/3 + x⁴/5 + x⁶/7 + …): next term x⁸/9 < 1.2e-9 relative,
-            # where the log form would lose up to 1e-7/|x| relative to rounding of (1+x)/(1−x)
-            x2 = x * x
-            out[k] = (np.float32(2.0) * x) * (
-                np.float32(1.0)
-                + x2 * (np.float32(1.0 / 3.0) + x2 * (np.float32(0.2) + x2 * np.float32(1.0 / 7.0)))
-            )
-        else:
-            out[k] = np.float32(np.log((np.float32(1.0) + x) / (np.float32(1.0) - x)))
+        out[k] = _two_atanh(x)
 
 
 @nb.njit(cache=True, nogil=True, fastmath=True)
-def _layered_frame(check_ptr, check_vars, llr, signs, max_iter, r, app, qbuf, tbuf):
+def _layered_frame(
+    check_ptr,
+    check_vars,
+    var_ptr,
+    var_edges,
+    deg1,
+    llr,
+    signs,
+    max_iter,
+    r,
+    app,
+    tconst,
+    qbuf,
+    tbuf,
+):
+    """Layered (serial-C) sum-product for one frame.
+
+    Degree-one variables (``deg1``) are special-cased without changing the algorithm: their
+    message to their only check is always the channel LLR, so ``tanh(L/2)`` is computed once;
+    and the check's message back, ``R = 2 atanh(x)``, only matters for their hard decision,
+    ``sign(L + R) = sign(tanh(L/2) + x)``. So during the iterations ``r`` holds ``x`` on such
+    edges and ``app`` holds ``tanh(L/2) + x`` (same sign as the posterior): no exp, no log.
+    The true posteriors ``L + 2 atanh(x)`` are restored at the end.
+    """
     m = check_ptr.shape[0] - 1
-    app[:] = llr
+    n = llr.shape[0]
+    for v in range(n):
+        if deg1[v]:
+            tconst[v] = _tanh_half(llr[v])
+            app[v] = tconst[v]
+        else:
+            app[v] = llr[v]
     r[:] = 0.0
     it = 0
+    ok = False
+    pre = tbuf[qbuf.shape[0] // 2 :]
     while True:
         if _syndrome_ok(check_ptr, check_vars, signs, app):
-            return it, True
+            ok = True
+            break
         if it == max_iter:
-            return it, False
+            break
         for c in range(m):
             s = check_ptr[c]
-            e_end = check_ptr[c + 1]
-            d = e_end - s
+            d = check_ptr[c + 1] - s
             for k in range(d):
-                qbuf[k] = app[check_vars[s + k]] - r[s + k]
-            _check_update(d, signs[c], qbuf, r[s:e_end], tbuf, tbuf[d:])
+                v = check_vars[s + k]
+                if deg1[v]:
+                    tbuf[k] = tconst[v]
+                else:
+                    q = app[v] - r[s + k]
+                    qbuf[k] = q
+                    tbuf[k] = _tanh_half(q)
+            p = signs[c]
             for k in range(d):
-                app[check_vars[s + k]] = qbuf[k] + r[s + k]
+                pre[k] = p
+                p = p * tbuf[k]
+            p = np.float32(1.0)
+            for k in range(d - 1, -1, -1):
+                x = _clamp(pre[k] * p)
+                p = p * tbuf[k]
+                v = check_vars[s + k]
+                if deg1[v]:
+                    r[s + k] = x
+                    app[v] = tbuf[k] + x
+                else:
+                    rk = _two_atanh(x)
+                    r[s + k] = rk
+                    app[v] = qbuf[k] + rk
         it += 1
+    for v in range(n):
+        if deg1[v]:
+            app[v] = llr[v] + _two_atanh(r[var_edges[var_ptr[v]]])
+    return it, ok
 
 
 @nb.njit(cache=True, nogil=True, fastmath=True)
@@ -158,7 +226,7 @@ def _flooding_single_parallel(
 
 @nb.njit(cache=True, parallel=True)
 def _decode_frames(
-    check_ptr, check_vars, var_ptr, var_edges, llr, signs, max_iter, layered, max_deg, post
+    check_ptr, check_vars, var_ptr, var_edges, deg1, llr, signs, max_iter, layered, max_deg, post
 ):
     frames = llr.shape[0]
     n_edges = check_vars.shape[0]
@@ -168,9 +236,22 @@ def _decode_frames(
         r = np.empty(n_edges, dtype=np.float32)
         qbuf = np.empty(2 * max_deg, dtype=np.float32)
         tbuf = np.empty(2 * max_deg, dtype=np.float32)
+        tconst = np.empty(llr.shape[1] if layered else 0, dtype=np.float32)
         if layered:
             it, ok = _layered_frame(
-                check_ptr, check_vars, llr[f], signs[f], max_iter, r, post[f], qbuf, tbuf
+                check_ptr,
+                check_vars,
+                var_ptr,
+                var_edges,
+                deg1,
+                llr[f],
+                signs[f],
+                max_iter,
+                r,
+                post[f],
+                tconst,
+                qbuf,
+                tbuf,
             )
         else:
             it, ok = _flooding_frame(
@@ -188,6 +269,20 @@ def _decode_frames(
         iters[f] = it
         conv[f] = ok
     return iters, conv
+
+
+def _degree_one(code: LdpcCode) -> NDArray[np.bool_]:
+    """Which variables have degree 1 (cached on the code object's id while it lives)."""
+    cached = _DEG1_CACHE.get(id(code))
+    if cached is not None and cached[0] is code:
+        return cached[1]
+    deg1 = np.ascontiguousarray(code.var_degrees == 1)
+    _DEG1_CACHE.clear()
+    _DEG1_CACHE[id(code)] = (code, deg1)
+    return deg1
+
+
+_DEG1_CACHE: dict[int, tuple[LdpcCode, NDArray[np.bool_]]] = {}
 
 
 def decode_batch(
@@ -226,6 +321,7 @@ def decode_batch(
             code.check_vars,
             code.var_ptr,
             code.var_edges,
+            _degree_one(code),
             llr,
             signs,
             max_iterations,

@@ -28,7 +28,8 @@ Backends share this one entry point, :func:`decode`:
   ``L = 0`` are safe).
 * ``"cuda"``: float32 CuPy RawKernels for batches of frames on an NVIDIA GPU (``[gpu]``
   extra); flooding schedule.
-* ``"auto"``: ``"cuda"`` when CuPy and a GPU are present, otherwise ``"numba"``.
+* ``"auto"``: ``"cuda"`` when CuPy and a GPU are present (and the layered schedule was not
+  asked for), otherwise ``"numba"``.
 
 All backends clamp ``|∏ tanh|`` to ``1 − 2⁻²³`` (so ``|R| ≤ ln(2²⁴ − 1) ≈ 16.6``), which keeps
 float32 finite; the reference applies the same clamp so that the backends agree.
@@ -251,7 +252,7 @@ def decode(
         Bits, per-frame ``converged`` and ``iterations``, posteriors.
     """
     if backend == "auto":
-        backend = "cuda" if _cuda_available() else "numba"
+        backend = "cuda" if schedule != "layered" and _cuda_available() else "numba"
     if backend == "reference":
         return decode_reference(
             code, llr, syndrome, max_iterations=max_iterations, schedule=schedule or "layered"

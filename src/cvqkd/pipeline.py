@@ -432,6 +432,7 @@ def _bob(
     note = on_stage or (lambda s: None)
     consumed0 = ch.psk.consumed_bytes
     timings: dict[str, float] = {}
+    partial["timings_s"] = timings  # filled as the stages complete
     block = data.block
     # --- parameter estimation: Bob picks the disclosed slots, Alice reveals her symbols there
     t0 = time.perf_counter()
@@ -758,7 +759,10 @@ def run_block(
     b_ch = AuthenticatedChannel(tb_used, role="bob", psk=PresharedKey.from_secret(secret))
     a_store, b_store = stores if stores is not None else (None, None)
     box: dict[str, Any] = {}
-    partial: dict[str, Any] = {"slots": int(block.n_slots)}
+    partial: dict[str, Any] = {
+        "slots": int(block.n_slots),
+        "transmission_s": timings["transmission"],
+    }
 
     def alice_thread() -> None:
         try:

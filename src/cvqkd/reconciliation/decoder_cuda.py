@@ -21,9 +21,9 @@ from numpy.typing import NDArray
 from cvqkd.errors import MissingExtraError
 from cvqkd.reconciliation.ldpc import LdpcCode
 
-__all__ = ["decode_batch", "gpu_present"]
+__all__ = ["KERNEL_SOURCE", "decode_batch", "gpu_present", "run_flooding"]
 
-_SOURCE = r"""
+KERNEL_SOURCE = r"""
 #define MAX_TANH (1.0f - 1.0f / 8388608.0f)
 
 // Layouts are frame-minor so that the 32 threads of a warp (consecutive frames, same node)
@@ -112,7 +112,7 @@ def _kernels() -> Any:
 
     dev = int(cupy.cuda.runtime.getDevice())
     if dev not in _module_cache:
-        _module_cache[dev] = cupy.RawModule(code=_SOURCE, options=("--use_fast_math",))
+        _module_cache[dev] = cupy.RawModule(code=KERNEL_SOURCE, options=("--use_fast_math",))
     return _module_cache[dev]
 
 
@@ -145,21 +145,42 @@ def decode_batch(
     except ImportError:
         raise MissingExtraError.for_extra("gpu", "cupy-cuda12x") from None
     mod = _kernels()
-    k_syn = mod.get_function("syndrome_check")
-    k_chk = mod.get_function("check_update")
-    k_var = mod.get_function("var_update")
-    check_ptr, check_vars, var_ptr, var_edges = _graph(code)
+
+    def launch(name: str, grid: tuple[int], block: tuple[int], args: tuple[Any, ...]) -> None:
+        mod.get_function(name)(grid, block, args)
+
+    return run_flooding(
+        cupy, launch, _graph(code), code, llr, syndrome, max_iterations=max_iterations
+    )
+
+
+def run_flooding(
+    xp: Any,
+    launch: Any,
+    graph: tuple[Any, ...],
+    code: LdpcCode,
+    llr: Any,
+    syndrome: Any,
+    *,
+    max_iterations: int,
+) -> tuple[NDArray[np.uint8], NDArray[np.bool_], NDArray[np.int64], NDArray[np.float32]]:
+    """The host loop, generic over the array module ``xp`` and the kernel ``launch(name, grid,
+    block, args)`` — CuPy and RawKernels here; numpy and a CPU build of :data:`KERNEL_SOURCE` in the
+    tests, so the kernels are checked against the reference decoder without a GPU."""
+    check_ptr, check_vars, var_ptr, var_edges = graph
     frames = int(llr.shape[0])
     n, m, n_edges = code.n_vars, code.n_checks, code.n_edges
     # frame-minor device layouts (see the kernel source)
-    d_llr = cupy.ascontiguousarray(cupy.asarray(llr, dtype=cupy.float32).T)
-    d_signs = cupy.ascontiguousarray((1.0 - 2.0 * cupy.asarray(syndrome, dtype=cupy.float32)).T)
+    d_llr = xp.ascontiguousarray(xp.asarray(llr, dtype=xp.float32).T)
+    d_signs = xp.ascontiguousarray(
+        (1.0 - 2.0 * xp.asarray(syndrome, dtype=xp.float32)).astype(xp.float32).T
+    )
     d_app = d_llr.copy()
-    d_r = cupy.zeros((n_edges, frames), dtype=cupy.float32)
-    active = cupy.ones(frames, dtype=cupy.int32)
-    conv = cupy.zeros(frames, dtype=cupy.int32)
-    iters = cupy.zeros(frames, dtype=cupy.int64)
-    unsat = cupy.zeros(frames, dtype=cupy.int32)
+    d_r = xp.zeros((n_edges, frames), dtype=xp.float32)
+    active = xp.ones(frames, dtype=xp.int32)
+    conv = xp.zeros(frames, dtype=xp.int32)
+    iters = xp.zeros(frames, dtype=xp.int64)
+    unsat = xp.zeros(frames, dtype=xp.int32)
     grid_c = ((m * frames + _THREADS - 1) // _THREADS,)
     grid_v = ((n * frames + _THREADS - 1) // _THREADS,)
     block = (_THREADS,)
@@ -168,7 +189,8 @@ def decode_batch(
     while True:
         unsat.fill(0)
         if m:
-            k_syn(
+            launch(
+                "syndrome_check",
                 grid_c,
                 block,
                 (check_ptr, check_vars, d_signs, d_app, unsat, active, i32(m), i32(frames)),
@@ -181,18 +203,21 @@ def decode_batch(
         if it % _POLL_EVERY == 0 and not bool(active.any()):
             break
         if m:
-            k_chk(
+            launch(
+                "check_update",
                 grid_c,
                 block,
                 (check_ptr, check_vars, d_signs, d_app, d_r, active, i32(m), i32(frames)),
             )
-        k_var(
+        launch(
+            "var_update",
             grid_v,
             block,
             (var_ptr, var_edges, d_llr, d_r, d_app, active, i32(n), i32(frames)),
         )
         iters += active
         it += 1
-    post = np.ascontiguousarray(cupy.asnumpy(d_app).T, dtype=np.float32)
+    to_host = getattr(xp, "asnumpy", np.asarray)
+    post = np.ascontiguousarray(to_host(d_app).T, dtype=np.float32)
     bits = (post < 0).astype(np.uint8)
-    return bits, cupy.asnumpy(conv).astype(np.bool_), cupy.asnumpy(iters), post
+    return bits, to_host(conv).astype(np.bool_), to_host(iters).astype(np.int64), post

@@ -503,39 +503,48 @@ class KeyStore(ABC):
     def commit_many(self, batches: Sequence[tuple[Sequence[str], Sequence[str]]]) -> None:
         """:meth:`commit_reserved` for several requests ``(key_ids, slaves_here)`` in one
         durable transaction (group commit: one fsync for many requests); all or nothing."""
+        done = [kid for key_ids, here in batches if not here for kid in key_ids]
+        issued = [
+            (json.dumps(list(here)), kid) for key_ids, here in batches if here for kid in key_ids
+        ]
+        all_ids = done + [kid for _, kid in issued]
+        if len(set(all_ids)) != len(all_ids):
+            raise KeyStoreError("a reservation is committed twice")
+        lock = self._skip_locked.replace("SKIP LOCKED", "")
         with self._tx() as cur:
             per_link: dict[LinkId, int] = {}
-            for key_ids, slaves_here in batches:
-                pending = json.dumps(list(slaves_here))
-                for kid in key_ids:
-                    row = self._exec(
-                        cur,
-                        f"SELECT source_kme, target_kme FROM keys WHERE key_id = ? "
-                        f"AND state = {_PENDING}{self._skip_locked.replace('SKIP LOCKED', '')}",
-                        [kid],
-                    ).fetchone()
-                    if row is None:
-                        raise KeyStoreError(f"reservation {kid} is no longer pending")
-                    link = LinkId(str(row[0]), str(row[1]))
+            for part in _parts(all_ids):
+                marks = ",".join("?" * len(part))
+                rows = self._exec(
+                    cur,
+                    f"SELECT source_kme, target_kme FROM keys WHERE key_id IN ({marks}) "
+                    f"AND state = {_PENDING}{lock}",
+                    part,
+                ).fetchall()
+                if len(rows) != len(part):
+                    raise KeyStoreError("a reservation is no longer pending")
+                for src, dst in rows:
+                    link = LinkId(str(src), str(dst))
                     per_link[link] = per_link.get(link, 0) + 1
-                    if slaves_here:
-                        self._exec(
-                            cur,
-                            f"UPDATE keys SET state = {_ISSUED}, pending = ? WHERE key_id = ?",
-                            [pending, kid],
-                        )
-                    else:
-                        self._exec(
-                            cur,
-                            f"UPDATE keys SET state = {_DONE}, pending = '[]' WHERE key_id = ?",
-                            [kid],
-                        )
-                        self._exec(
-                            cur,
-                            f"UPDATE chunks SET state = {_CONSUMED}, material = NULL "
-                            "WHERE key_id = ?",
-                            [kid],
-                        )
+            for part in _parts(done):
+                marks = ",".join("?" * len(part))
+                self._exec(
+                    cur,
+                    f"UPDATE keys SET state = {_DONE}, pending = '[]' WHERE key_id IN ({marks})",
+                    part,
+                )
+                self._exec(
+                    cur,
+                    f"UPDATE chunks SET state = {_CONSUMED}, material = NULL "
+                    f"WHERE key_id IN ({marks})",
+                    part,
+                )
+            if issued:
+                self._execmany(
+                    cur,
+                    f"UPDATE keys SET state = {_ISSUED}, pending = ? WHERE key_id = ?",
+                    issued,
+                )
             for link, n in per_link.items():
                 self._bump(cur, link, "delivered", n)
 
@@ -667,61 +676,78 @@ class KeyStore(ABC):
 
         Raises :class:`KeyNotFoundError` (HTTP 400) if any ID is unknown here, expired, of
         another master, or already fetched by this slave; :class:`KeyAccessDeniedError`
-        (HTTP 401) if a key was not issued for ``slave_sae_id``.
+        (HTTP 401) if a key was not issued for ``slave_sae_id``. The first offending ID in
+        request order decides which.
         """
         t = time.time() if now is None else now
         if len(set(key_ids)) != len(key_ids):
             raise KeyNotFoundError("a key ID is repeated in the request")
-        out: list[DeliveredKey] = []
+        lock = self._skip_locked.replace("SKIP LOCKED", "")
         with self._tx() as cur:
-            delivered_per_link: dict[LinkId, int] = {}
-            for kid in key_ids:
-                row = self._exec(
+            rows: dict[str, Any] = {}
+            for part in _parts(list(key_ids)):
+                marks = ",".join("?" * len(part))
+                for row in self._exec(
                     cur,
-                    "SELECT master_sae, slaves, pending, size_bits, chunk_ids, state, "
-                    f"expires_at, source_kme, target_kme FROM keys WHERE key_id = ?"
-                    f"{self._skip_locked.replace('SKIP LOCKED', '')}",
-                    [kid],
-                ).fetchone()
-                if row is None or int(row[5]) != _ISSUED or float(row[6]) <= t:
+                    "SELECT key_id, master_sae, slaves, pending, size_bits, chunk_ids, state, "
+                    f"expires_at, source_kme, target_kme FROM keys WHERE key_id IN ({marks}){lock}",
+                    part,
+                ).fetchall():
+                    rows[str(row[0])] = row
+            plan: list[tuple[str, int, list[str], list[str], LinkId]] = []
+            for kid in key_ids:
+                row = rows.get(kid)
+                if row is None or int(row[6]) != _ISSUED or float(row[7]) <= t:
                     raise KeyNotFoundError(NOT_FOUND_MESSAGE)
-                master, slaves, pending = str(row[0]), json.loads(row[1]), json.loads(row[2])
+                master, slaves, pending = str(row[1]), json.loads(row[2]), json.loads(row[3])
                 if slave_sae_id not in slaves:
                     raise KeyAccessDeniedError(f"key {kid} was not issued for SAE {slave_sae_id!r}")
                 if master != master_sae_id or slave_sae_id not in pending:
                     raise KeyNotFoundError(NOT_FOUND_MESSAGE)
-                chunk_ids = json.loads(row[4])
-                marks = ",".join("?" * len(chunk_ids))
-                mats = {
-                    str(c): m
+                rest = [x for x in pending if x != slave_sae_id]
+                link = LinkId(str(row[8]), str(row[9]))
+                plan.append((kid, int(row[4]), json.loads(row[5]), rest, link))
+            all_chunks = [c for _, _, chunk_ids, _, _ in plan for c in chunk_ids]
+            mats: dict[str, Any] = {}
+            for part in _parts(all_chunks):
+                marks = ",".join("?" * len(part))
+                mats.update(
+                    (str(c), m)
                     for c, m in self._exec(
                         cur,
                         f"SELECT chunk_id, material FROM chunks WHERE chunk_id IN ({marks})",
-                        chunk_ids,
+                        part,
                     ).fetchall()
-                }
+                )
+            out: list[DeliveredKey] = []
+            done: list[str] = []
+            partial: list[tuple[str, str]] = []
+            delivered_per_link: dict[LinkId, int] = {}
+            for kid, size_bits, chunk_ids, rest, link in plan:
                 if any(mats.get(c) is None for c in chunk_ids):
                     raise KeyStoreError(f"key material of {kid} is missing")
-                key = b"".join(bytes(mats[c]) for c in chunk_ids)[: int(row[3]) // 8]
+                key = b"".join(bytes(mats[c]) for c in chunk_ids)[: size_bits // 8]
                 out.append(DeliveredKey(key_id=kid, key=key))
-                rest = [s for s in pending if s != slave_sae_id]
                 if rest:
-                    self._exec(
-                        cur, "UPDATE keys SET pending = ? WHERE key_id = ?", [json.dumps(rest), kid]
-                    )
+                    partial.append((json.dumps(rest), kid))
                 else:
-                    self._exec(
-                        cur,
-                        f"UPDATE keys SET state = {_DONE}, pending = '[]' WHERE key_id = ?",
-                        [kid],
-                    )
-                    self._exec(
-                        cur,
-                        f"UPDATE chunks SET state = {_CONSUMED}, material = NULL WHERE key_id = ?",
-                        [kid],
-                    )
-                link = LinkId(str(row[7]), str(row[8]))
+                    done.append(kid)
                 delivered_per_link[link] = delivered_per_link.get(link, 0) + 1
+            if partial:
+                self._execmany(cur, "UPDATE keys SET pending = ? WHERE key_id = ?", partial)
+            for part in _parts(done):
+                marks = ",".join("?" * len(part))
+                self._exec(
+                    cur,
+                    f"UPDATE keys SET state = {_DONE}, pending = '[]' WHERE key_id IN ({marks})",
+                    part,
+                )
+                self._exec(
+                    cur,
+                    f"UPDATE chunks SET state = {_CONSUMED}, material = NULL "
+                    f"WHERE key_id IN ({marks})",
+                    part,
+                )
             for link, n in delivered_per_link.items():
                 self._bump(cur, link, "delivered", n)
         return out
@@ -769,6 +795,13 @@ class KeyStore(ABC):
 
 
 _EXPIRED_KEY = 3
+
+
+def _parts(items: Sequence[str], size: int = 500) -> Iterator[Sequence[str]]:
+    """``items`` in slices of at most ``size`` (bound parameters per statement)."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
 
 _DDL_COMMON = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value BIGINT NOT NULL);

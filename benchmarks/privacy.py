@@ -33,7 +33,7 @@ def _machine() -> str:
                     break
     except OSError:
         pass
-    load = ", load avg {:.1f}".format(os.getloadavg()[0]) if hasattr(os, "getloadavg") else ""
+    load = f", load avg {os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else ""
     return f"{platform.platform()}, {cpu}, {os.cpu_count()} CPUs{load}"
 
 
@@ -83,7 +83,7 @@ def main() -> None:
     print(f"input n = 2^{args.log2_bits} = {n} bits, output ℓ = {ell} bits (ratio {args.ratio})")
     rows: list[tuple[str, float, str]] = []
     ref = toeplitz_hash(key, seed=seed, n_bits=n, out_bits=ell, backend="numpy")
-    backends = ["numpy"]
+    backends = ["numpy", "scipy"]
     try:
         import pyfftw  # noqa: F401
 

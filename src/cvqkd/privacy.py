@@ -68,7 +68,7 @@ MAX_INPUT_BITS = 2**27
 #: A computed convolution value farther than this from an integer aborts the hash.
 ROUNDING_GUARD = 0.25
 
-Backend = Literal["auto", "numpy", "fftw", "cupy"]
+Backend = Literal["auto", "numpy", "scipy", "fftw", "cupy"]
 SecurityLevel = Literal["asymptotic", "finite-size", "composable"]
 
 
@@ -129,19 +129,20 @@ def _fft_len(size: int) -> int:
 
 
 class _FftBackend:
-    """rfft/irfft on one array module (numpy via scipy.fft, pyFFTW, or CuPy)."""
+    """rfft/irfft on one array module: numpy (np.fft), scipy (2 workers), pyFFTW, or CuPy."""
 
     def __init__(self, name: str) -> None:
         self.name = name
+        self.xp: Any = np
         if name == "cupy":
             try:
                 import cupy
             except ImportError as exc:  # pragma: no cover - depends on the machine
                 raise MissingExtraError.for_extra("gpu", "cupy") from exc
-            self.xp: Any = cupy
-        else:
-            self.xp = np
-        if name == "fftw":
+            self.xp = cupy
+            self._fft: Any = cupy.fft
+            self._kw: dict[str, Any] = {}
+        elif name == "fftw":
             try:
                 import pyfftw
                 import pyfftw.interfaces.scipy_fft as fftw_fft
@@ -150,25 +151,24 @@ class _FftBackend:
                     "backend 'fftw' needs the optional package 'pyfftw': pip install pyfftw"
                 ) from exc
             pyfftw.interfaces.cache.enable()
-            self._fftw = fftw_fft
+            self._fft = fftw_fft
+            self._kw = {"workers": 2, "planner_effort": "FFTW_ESTIMATE"}
+        elif name == "scipy":
+            import scipy.fft
+
+            self._fft = scipy.fft
+            self._kw = {"workers": 2}
+        elif name == "numpy":
+            self._fft = np.fft
+            self._kw = {}
+        else:
+            raise ConfigError(f"unknown FFT backend {name!r} (numpy, scipy, fftw, cupy, auto)")
 
     def rfft(self, a: Any, n: int) -> Any:
-        if self.name == "cupy":
-            return self.xp.fft.rfft(a, n=n)
-        if self.name == "fftw":
-            return self._fftw.rfft(a, n=n, workers=2, planner_effort="FFTW_ESTIMATE")
-        import scipy.fft
-
-        return scipy.fft.rfft(a, n=n, workers=2)
+        return self._fft.rfft(a, n=n, **self._kw)
 
     def irfft(self, a: Any, n: int) -> Any:
-        if self.name == "cupy":
-            return self.xp.fft.irfft(a, n=n)
-        if self.name == "fftw":
-            return self._fftw.irfft(a, n=n, workers=2, planner_effort="FFTW_ESTIMATE")
-        import scipy.fft
-
-        return scipy.fft.irfft(a, n=n, workers=2)
+        return self._fft.irfft(a, n=n, **self._kw)
 
 
 def _pick_backend(backend: Backend) -> _FftBackend:
@@ -182,16 +182,10 @@ def _pick_backend(backend: Backend) -> _FftBackend:
         return _FftBackend("numpy")
 
 
-def _hash_window(be: _FftBackend, x: Any, s: Any, n: int, ell: int) -> Any:
-    """One float64 FFT product: bits ``(s * x)[n−1 : n−1+ℓ] mod 2`` as uint8 (0/1), exactness
-    checked a posteriori."""
-    xp = be.xp
-    length = _fft_len(n + ell - 1)
-    spec = be.rfft(x, length)
-    spec *= be.rfft(s, length)
-    conv = be.irfft(spec, length)[n - 1 : n - 1 + ell]
+def _round_bits(xp: Any, conv: Any) -> Any:
+    """Round to integers, check the a-posteriori guard, reduce mod 2 (uint8 0/1)."""
     rounded = xp.rint(conv)
-    worst = float(xp.abs(conv - rounded).max()) if ell else 0.0
+    worst = float(xp.abs(conv - rounded).max()) if conv.size else 0.0
     if worst > ROUNDING_GUARD:
         raise ArithmeticError(
             f"float64 FFT convolution not exact (max distance to integer {worst:.3g})"
@@ -199,9 +193,71 @@ def _hash_window(be: _FftBackend, x: Any, s: Any, n: int, ell: int) -> Any:
     return (rounded.astype(xp.int64) & 1).astype(xp.uint8)
 
 
-def _unpack(xp: Any, packed: NDArray[np.uint8], nbits: int) -> Any:
-    bits = np.unpackbits(np.asarray(packed, dtype=np.uint8), count=nbits)
-    return xp.asarray(bits).astype(xp.float64)
+def _hash_window(be: _FftBackend, x: Any, s: Any, n: int, ell: int) -> Any:
+    """One float64 FFT product: bits ``(s * x)[n−1 : n−1+ℓ] mod 2`` as uint8 (0/1)."""
+    length = _fft_len(n + ell - 1)
+    spec = be.rfft(x, length)
+    spec *= be.rfft(s, length)
+    return _round_bits(be.xp, be.irfft(spec, length)[n - 1 : n - 1 + ell])
+
+
+def plan_tiles(*, n_bits: int, out_bits: int, max_fft_len: int = FLOAT64_MAX_FFT_LEN) -> int:
+    """FFT length L (a power of two) for the input-tiled product; tiles = ⌈n/(L − ℓ + 1)⌉.
+
+    The input is cut into tiles of ``b = L − ℓ + 1`` bits; each costs two forward FFTs of
+    length L, and their products are summed in the frequency domain before one inverse FFT, so
+    the cost is ≈ (2·tiles + 1)·L log L. Smaller L means more tiles but cache-resident
+    transforms; the model picks the cheapest L ≤ ``max_fft_len`` (with tiles = 1 the product is
+    a single transform). Requires ``2ℓ ≤ max_fft_len``.
+
+    >>> plan_tiles(n_bits=2**24, out_bits=2**20)
+    4194304
+    """
+    best: tuple[float, int] | None = None
+    length = _fft_len(out_bits + 1)
+    top = min(max_fft_len, _fft_len(n_bits + out_bits - 1))
+    while length <= top:
+        b = length - out_bits + 1
+        if b >= 1:
+            tiles = -(-n_bits // b)
+            cost = (2 * tiles + 1) * length * math.log2(length) * (1.0 + 0.15 * (length > 2**22))
+            if best is None or cost < best[0]:
+                best = (cost, length)
+        length *= 2
+    if best is None:
+        raise ConfigError("no FFT length fits: out_bits too large for max_fft_len")
+    return best[1]
+
+
+def _hash_input_tiled(be: _FftBackend, x: Any, s: Any, n: int, ell: int, length: int) -> Any:
+    """Exact Toeplitz product with the input cut into equal tiles (last one front-padded).
+
+    Tile J covers input bits ``[j1 − b, j1)`` (b = L − ℓ + 1; bits before 0 are zero) and
+    needs the seed window ``s[n − j1 : n − j1 + ℓ + b − 1]`` (zero past the seed's end); every
+    tile's output sits at ``[b − 1, b − 1 + ℓ)`` of its convolution, so the spectra are summed
+    and inverted once. The values are integers ≤ n; the error bound is the sum of the tiles'.
+    """
+    xp = be.xp
+    b = length - ell + 1
+    nseed = n + ell - 1
+    acc = None
+    for j1 in range(n, 0, -b):
+        j0 = j1 - b
+        xt = x[max(j0, 0) : j1]
+        if j0 < 0:
+            xt = xp.concatenate((xp.zeros(-j0, dtype=xp.float64), xt))
+        w0 = n - j1
+        w1 = w0 + ell + b - 1
+        wt = s[w0 : min(w1, nseed)]
+        if w1 > nseed:
+            wt = xp.concatenate((wt, xp.zeros(w1 - nseed, dtype=xp.float64)))
+        spec = be.rfft(xt, length)
+        spec *= be.rfft(wt, length)
+        if acc is None:
+            acc = spec
+        else:
+            acc += spec
+    return _round_bits(xp, be.irfft(acc, length)[b - 1 : b - 1 + ell])
 
 
 def toeplitz_hash(
@@ -212,6 +268,7 @@ def toeplitz_hash(
     out_bits: int,
     backend: Backend = "auto",
     max_fft_len: int = FLOAT64_MAX_FFT_LEN,
+    fft_len: int | None = None,
 ) -> NDArray[np.uint8]:
     """Hash ``n_bits`` key bits to ``out_bits`` bits with the Toeplitz matrix of ``seed``.
 
@@ -220,9 +277,10 @@ def toeplitz_hash(
         seed: packed seed, at least ``n_bits + out_bits − 1`` bits (see :func:`random_seed`).
         n_bits: input length n (1 ≤ n ≤ 2^27).
         out_bits: output length ℓ (0 ≤ ℓ ≤ n).
-        backend: ``numpy`` (scipy.fft, 2 workers), ``fftw`` (pyFFTW if installed), ``cupy``
-            (GPU, the ``[gpu]`` extra) or ``auto`` (fftw if installed, else numpy).
-        max_fft_len: largest single FFT; longer products are tiled (exact; see module doc).
+        backend: ``numpy`` (np.fft), ``scipy`` (scipy.fft, 2 workers), ``fftw`` (pyFFTW if
+            installed), ``cupy`` (GPU, the ``[gpu]`` extra) or ``auto`` (fftw, else numpy).
+        max_fft_len: largest single FFT (power of two); longer products are tiled exactly.
+        fft_len: force the tile FFT length (power of two; default: :func:`plan_tiles`).
 
     Returns:
         The ``out_bits`` output bits, packed (``np.packbits``; padding bits zero).
@@ -244,12 +302,20 @@ def toeplitz_hash(
     xp = be.xp
     x = _unpack(xp, key, n_bits)
     s = _unpack(xp, seed, nseed)
-    if _fft_len(nseed) <= max_fft_len:
-        out = _hash_window(be, x, s, n_bits, out_bits)
+    if 2 * out_bits <= max_fft_len:
+        length = fft_len or plan_tiles(n_bits=n_bits, out_bits=out_bits, max_fft_len=max_fft_len)
+        if length & (length - 1) or length <= out_bits or length > max_fft_len:
+            raise ConfigError("fft_len must be a power of two in (out_bits, max_fft_len]")
+        out = _hash_input_tiled(be, x, s, n_bits, out_bits, length)
     else:
         out = _tiled(be, x, s, n_bits, out_bits, max_fft_len)
     bits = out.get() if be.name == "cupy" else out
     return np.packbits(np.asarray(bits, dtype=np.uint8))
+
+
+def _unpack(xp: Any, packed: NDArray[np.uint8], nbits: int) -> Any:
+    bits = np.unpackbits(np.asarray(packed, dtype=np.uint8), count=nbits)
+    return xp.asarray(bits).astype(xp.float64)
 
 
 def _tiled(be: _FftBackend, x: Any, s: Any, n: int, ell: int, max_fft_len: int) -> Any:

@@ -17,6 +17,7 @@ from cvqkd.privacy import (
     float64_error_bound,
     key_length,
     min_symbols_for_key,
+    plan_tiles,
     random_seed,
     seed_bits_needed,
     toeplitz_hash,
@@ -218,3 +219,43 @@ def test_min_symbols_for_key_is_the_threshold() -> None:
     # a key rate that is negative per symbol never becomes positive
     kw["holevo_bits_per_symbol"] = 0.03
     assert min_symbols_for_key(**kw, max_symbols=2**40) is None
+
+
+@pytest.mark.parametrize(
+    ("n", "ell", "fft_len"),
+    [(1000, 10, 16), (1000, 100, 128), (999, 1, 2), (4096, 300, 512), (50, 50, 128)],
+)
+def test_input_tiled_path_equals_dense(n: int, ell: int, fft_len: int) -> None:
+    # tiles of b = L − ℓ + 1 input bits, the first one front-padded, spectra summed
+    rng = np.random.default_rng(n + ell)
+    key, s = _bits(rng, n), random_seed(n_bits=n, out_bits=ell, rng=rng)
+    got = toeplitz_hash(key, seed=s, n_bits=n, out_bits=ell, backend="numpy", fft_len=fft_len)
+    assert np.array_equal(got, toeplitz_hash_reference(key, seed=s, n_bits=n, out_bits=ell))
+
+
+def test_backends_agree_and_tile_plans_agree() -> None:
+    n, ell = 2**20, 2**14
+    rng = np.random.default_rng(12)
+    key, s = _bits(rng, n), random_seed(n_bits=n, out_bits=ell, rng=rng)
+    ref = toeplitz_hash(
+        key, seed=s, n_bits=n, out_bits=ell, backend="numpy", fft_len=2**21
+    )  # one transform
+    assert plan_tiles(n_bits=n, out_bits=ell) < 2**21  # the planner tiles this product
+    backends = ["numpy", "scipy"]
+    try:
+        import pyfftw  # noqa: F401
+
+        backends.append("fftw")
+    except ImportError:
+        pass
+    for be in backends:
+        assert np.array_equal(toeplitz_hash(key, seed=s, n_bits=n, out_bits=ell, backend=be), ref)
+
+
+@pytest.mark.gpu
+def test_cupy_backend_equals_cpu() -> None:
+    n, ell = 2**22, 2**21
+    rng = np.random.default_rng(5)
+    key, s = _bits(rng, n), random_seed(n_bits=n, out_bits=ell, rng=rng)
+    cpu = toeplitz_hash(key, seed=s, n_bits=n, out_bits=ell, backend="numpy")
+    assert np.array_equal(toeplitz_hash(key, seed=s, n_bits=n, out_bits=ell, backend="cupy"), cpu)

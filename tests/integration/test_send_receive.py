@@ -3,8 +3,9 @@
 The KMEs are cvqkd.kms.testing.DevKmePair (real mTLS ETSI GS QKD 014 servers in threads, real
 development certificates); send and receive run as separate processes, as they would at two
 sites: master SAE_A at the sender (KME_A), slave SAE_B at the receiver (KME_B). Checked: the
-bytes arrive unchanged, the number of key epochs, the dry-KME policies, a lost key ID, and
-that a failed stream leaves no output file.
+bytes arrive unchanged, the number of key epochs, the QKD + ML-KEM + X25519 hybrid, the dry-KME
+policies (pqc-only with a signed handshake), that each end refuses a peer certificate naming
+another SAE, and that a failed stream leaves no output file.
 """
 
 from __future__ import annotations
@@ -63,10 +64,14 @@ def test_file_round_trip_with_rekeys(kmes: DevKmePair, tmp_path: Path) -> None:
     data = os.urandom(3 << 20) + b"tail"
     src, dst = tmp_path / "in.bin", tmp_path / "out.bin"
     src.write_bytes(data)
-    rx, addr = _start_receiver(kmes, "--master-sae-id", "SAE_A", "--out", str(dst), "--json")
+    x25519 = ("--hybrid", "qkd+mlkem+x25519")
+    rx, addr = _start_receiver(
+        kmes, "--master-sae-id", "SAE_A", "--out", str(dst), "--json", *x25519
+    )
     sent = _send(
         kmes,
         addr,
+        *x25519,
         "--in",
         str(src),
         "--rekey-bytes",
@@ -86,6 +91,9 @@ def test_file_round_trip_with_rekeys(kmes: DevKmePair, tmp_path: Path) -> None:
     assert tx_report["qkd_keys_used"] == rx_report["qkd_keys_used"] == 4
     assert rx_report["plaintext_bytes"] == len(data)
     assert tx_report["session_id"] == rx_report["session_id"]
+    assert tx_report["hybrid"] == rx_report["hybrid"] == "qkd+mlkem+x25519"
+    assert tx_report["peer_auth"] == "certificate SAE_B"
+    assert rx_report["peer_auth"] == "certificate SAE_A"
 
 
 def test_stdin_to_stdout_qkd_mode(kmes: DevKmePair) -> None:
@@ -158,18 +166,20 @@ def test_dry_kme_wait_times_out_and_leaves_no_file(tmp_path: Path) -> None:
     assert not dst.exists() and not Path(str(dst) + ".part").exists()
 
 
-def test_unknown_key_id_at_the_receiver(kmes: DevKmePair, tmp_path: Path) -> None:
-    # the receiver asks its KME for keys of master SAE_A2, which never issued them
+def test_receiver_refuses_a_sender_certificate_for_another_sae(
+    kmes: DevKmePair, tmp_path: Path
+) -> None:
+    # the receiver expects master SAE_A2; the sender signs with SAE_A's (valid) certificate
     dst = tmp_path / "o"
-    rx, addr = _start_receiver(
-        kmes, "--master-sae-id", "SAE_A2", "--key-fetch-timeout", "0", "--out", str(dst)
-    )
+    rx, addr = _start_receiver(kmes, "--master-sae-id", "SAE_A2", "--out", str(dst))
     sent = _send(kmes, addr, stdin=b"secret")
     code, _out, err = _finish(rx)
-    assert code != 0 and sent.returncode != 0
-    assert err.count("\n") <= 2 and "cvqkd: error:" in err and "Traceback" not in err
-    assert "not available at this KME" in err
-    assert b"Traceback" not in sent.stderr and b"receiver may have rejected" in sent.stderr
+    assert code == 4 and sent.returncode != 0
+    assert err.count("\n") <= 2 and "Traceback" not in err
+    assert "certificate is for SAE 'SAE_A', expected 'SAE_A2'" in err
+    assert b"Traceback" not in sent.stderr and b"may have refused this end's certificate" in (
+        sent.stderr
+    )
     assert not dst.exists()
 
 
@@ -204,11 +214,15 @@ def test_bad_flags_exit_2(kmes: DevKmePair, tmp_path: Path) -> None:
     assert policy.returncode == 2 and b"unknown dry-KME policy" in policy.stderr
 
 
-def test_wrong_slave_sae_fails_at_once(kmes: DevKmePair) -> None:
+def test_sender_refuses_a_receiver_certificate_for_another_sae(kmes: DevKmePair) -> None:
     rx, addr = _start_receiver(kmes, "--master-sae-id", "SAE_A")
     cmd = [sys.executable, "-m", "cvqkd", "send", "--to", addr, "--kme-url", kmes.url("KME_A")]
     cmd += [*_tls(kmes, "SAE_A"), "--slave-sae-id", "SAE_NOBODY", "--wait-timeout", "30"]
     sent = subprocess.run(cmd, input=b"x", capture_output=True, timeout=TIMEOUT_S, check=False)
-    _finish(rx)
-    assert sent.returncode == 1 and b"KME refused enc_keys (HTTP 4" in sent.stderr
-    assert b"Traceback" not in sent.stderr
+    code, _out, err = _finish(rx)
+    # refused in the handshake, before any key is asked of the KME
+    assert sent.returncode == 4 and b"Traceback" not in sent.stderr
+    assert b"certificate is for SAE 'SAE_B', expected 'SAE_NOBODY'" in sent.stderr
+    assert code != 0 and "Traceback" not in err
+    with kmes.client("SAE_A") as alice:
+        assert alice.status("SAE_B").stored_key_count == 256  # no key was taken

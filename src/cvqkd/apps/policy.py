@@ -7,9 +7,11 @@ counted in :class:`Metrics`:
   ``backoff_max_s``) until ``wait_timeout_s``; then stop with :class:`KeyUnavailableError`.
 - ``keep``: keep encrypting under the current key, past the rekey interval but never past the
   AES-GCM per-key limits (the transport's job); with no usable current key it waits as ``wait``.
-- ``pqc-only``: derive the next epoch key from a fresh ML-KEM-768 secret alone, salted with the
-  chain of earlier epoch keys (so it stays as strong as the earlier QKD keys, and as ML-KEM).
-  Logged as a warning: the epoch is no longer information-theoretically keyed.
+- ``pqc-only``: derive the next epoch key from a fresh ML-KEM-768 secret alone (with X25519 if
+  configured), salted with the chain of earlier epoch keys (so it stays as strong as the earlier
+  QKD keys, and as ML-KEM). Logged as a warning: the epoch is no longer information-theoretically
+  keyed. Only once the peer's ML-KEM key is authenticated (signed handshake, or an earlier
+  QKD-keyed epoch); before that it waits as ``wait``.
 
 >>> from cvqkd.apps.keysource import InMemoryKeyPool
 >>> metrics = Metrics()
@@ -74,6 +76,7 @@ class Metrics:
     wait_seconds: float = 0.0
     keep_extensions: int = 0
     pqc_only_epochs: int = 0
+    idle_rekeys: int = 0
     records: int = 0
     plaintext_bytes: int = 0
     wire_bytes: int = 0
@@ -105,13 +108,15 @@ def obtain_key(
     metrics: Metrics,
     can_keep: bool,
     can_pqc: bool = True,
+    why_not_pqc: str = "",
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
 ) -> KeyDecision:
     """Ask ``source`` for a key; on :class:`KeyUnavailableError` apply the dry-KME policy.
 
     ``can_keep``: the current key may still be used (within the GCM limits). ``can_pqc``: an
-    ML-KEM public key of the peer is at hand. Raises :class:`KeyUnavailableError` when waiting
+    ML-KEM-only epoch is safe now (the peer's ML-KEM key is authenticated); ``why_not_pqc`` says
+    why not, for the log. Raises :class:`KeyUnavailableError` when waiting
     times out. ``sleep`` and ``clock`` are injectable for tests.
     """
     try:
@@ -138,6 +143,8 @@ def obtain_key(
         return KeyDecision("pqc-only")
 
     reason = "policy wait" if policy is DryPolicy.WAIT else f"policy {policy.value} not possible"
+    if policy is DryPolicy.PQC_ONLY and why_not_pqc:
+        reason += f" ({why_not_pqc})"
     _note(metrics, logging.WARNING, f"KME dry ({first_error}); {reason}: waiting")
     start = clock()
     deadline = start + config.wait_timeout_s

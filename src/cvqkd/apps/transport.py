@@ -1,14 +1,20 @@
 """An AES-256-GCM record stream between two endpoints, rekeyed from the KME with in-band key IDs.
 
 The sender is the ETSI GS QKD 014 *master* SAE, the receiver the *slave* SAE. The format and
-the reasoning are in docs/apps.md; in short (all integers big-endian)::
+the reasoning are in docs/apps.md; in short (all integers big-endian; handshake messages are
+frames ``magic (4) | version u8 = 2 | flags u8 | payload_len u32 | payload``)::
 
-    receiver -> sender   HELLO  "CVQR" | version u8 | flags u8 | ek_len u16 | ML-KEM-768 ek
-                                | receiver nonce (16)
-    sender -> receiver   START  "CVQS" | version u8 | mode u8 (1 qkd, 3 hybrid) | session id (16)
+    receiver -> sender   HELLO  "CVQR", payload = ML-KEM-768 ek | receiver nonce (16)
+                                [| X25519 public key (32)] [| receiver SAE certificate (DER)]
+    sender -> receiver   START  "CVQS", payload = mode u8 | session id (16) [| sender cert]
+                         [SIG   "CVQV", payload = sender's signature of T]
+    receiver -> sender   [SIG   "CVQV", payload = receiver's signature of T]
+        flags: 1 = certificates and signatures (cvqkd.apps.handshake), 2 = X25519;
+        T = SHA-256(HELLO || START)
     then records         header (20) = type u8 | direction u8 | flags u16 | epoch u32 | seq u64
                                        | body_len u32
       KEY  (type 1)  body = key_mode u8 | key ID (16, UUID) | ct_len u16 | ML-KEM ciphertext
+                            [| sender X25519 public key (32)] [| transcript HMAC (32) if QKD]
                             | GCM tag over the empty string (key confirmation, seq 0)
       DATA (type 2)  body = AES-256-GCM(plaintext) || tag, seq = 1, 2, ...
       END  (type 3)  body = AES-256-GCM(total bytes u64 | total DATA records u64) || tag
@@ -17,7 +23,10 @@ the reasoning are in docs/apps.md; in short (all integers big-endian)::
     AAD   = session id || header || key ID        (KEY records: || the body before the tag)
     nonce = direction u8 || 0x000000 || seq u64    (96 bits; NIST SP 800-38D §8.2.1 deterministic)
     epoch key, next chain = HKDF (cvqkd.apps.hybrid) of the QKD key and/or ML-KEM secret,
-            salted with the previous chain, context = SHA-256(HELLO || START) || epoch u32
+            salted with the previous chain, context = T || epoch u32
+
+Without a timer event or data, the sender still rekeys every ``rekey_seconds``
+(:meth:`SenderSession.poll`; ``send_stream`` reads its source in a helper thread to do so).
 
 Each epoch key is fresh (new KME key, new ML-KEM encapsulation, new session id), the sequence
 number never repeats within an epoch and direction, so no (key, nonce) pair repeats. Records are
@@ -34,10 +43,13 @@ for a 2^-57 confidentiality margin). The sender rekeys before a limit; the recei
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
+import queue
 import secrets
 import socket
 import struct
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -47,16 +59,28 @@ from typing import Any, BinaryIO, Literal, Protocol
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from cvqkd.apps.handshake import (
+    BIND_BYTES,
+    ROLE_RECEIVER,
+    ROLE_SENDER,
+    PeerAuth,
+    transcript_binding,
+    verify_signature,
+)
 from cvqkd.apps.hybrid import (
     MLKEM768_CT_BYTES,
     MLKEM768_EK_BYTES,
     MODE_HYBRID,
     MODE_MLKEM,
     MODE_QKD,
+    MODE_X25519,
+    X25519_BYTES,
     derive_hybrid_key,
     mlkem_decapsulate,
     mlkem_encapsulate,
     mlkem_generate,
+    x25519_generate,
+    x25519_shared,
 )
 from cvqkd.apps.keysource import MasterKeySource, SlaveKeySource
 from cvqkd.apps.policy import DryPolicy, Metrics, PolicyConfig, obtain_key
@@ -70,16 +94,21 @@ from cvqkd.errors import (
 
 log = logging.getLogger("cvqkd.apps")
 
-VERSION = 1
+VERSION = 2
 MAGIC_HELLO = b"CVQR"
 MAGIC_START = b"CVQS"
+MAGIC_SIG = b"CVQV"
 TYPE_KEY, TYPE_DATA, TYPE_END, TYPE_ACK = 1, 2, 3, 4
 DIR_SENDER, DIR_RECEIVER = 1, 2
+#: Handshake flags: certificates + signatures, X25519 in the combiner.
+FLAG_CERT, FLAG_X25519 = 0x01, 0x02
 
 HEADER = struct.Struct(">BBHIQI")
-HELLO = struct.Struct(">4sBBH")
-START = struct.Struct(">4sBB16s")
-HELLO_BYTES = HELLO.size + MLKEM768_EK_BYTES + 16
+#: Handshake frame header: magic, version, flags, payload length.
+FRAME = struct.Struct(">4sBBI")
+#: Largest handshake payload accepted (an ML-KEM key, a nonce, a certificate, a signature).
+MAX_FRAME_PAYLOAD = 16384
+NONCE_BYTES = 16
 TAG_BYTES = 16
 KEY_ID_BYTES = 16
 
@@ -93,7 +122,14 @@ MAX_BYTES_PER_KEY = 2**38
 MAX_RECORD_BYTES = 1 << 24
 
 Mode = Literal["hybrid", "qkd"]
+Hybrid = Literal["qkd+mlkem", "qkd+mlkem+x25519"]
 _MODE_BYTE = {"qkd": MODE_QKD, "hybrid": MODE_HYBRID}
+_HYBRIDS = ("qkd+mlkem", "qkd+mlkem+x25519")
+_MODE_NAMES = {
+    MODE_QKD: "qkd",
+    MODE_HYBRID: "hybrid qkd+mlkem",
+    MODE_HYBRID | MODE_X25519: "hybrid qkd+mlkem+x25519",
+}
 
 
 @dataclass(frozen=True)
@@ -101,13 +137,17 @@ class TransportConfig:
     """Settings shared by sender and receiver.
 
     ``mode``: ``hybrid`` (every epoch key = QKD key + ML-KEM-768) or ``qkd`` (QKD key only).
+    ``hybrid``: the hybrid's inputs, ``qkd+mlkem`` or ``qkd+mlkem+x25519`` (X25519 as a third,
+    classical input; mode ``hybrid`` only).
     ``rekey_seconds`` / ``rekey_bytes``: new key after this time (s) or plaintext (bytes),
-    whichever first (``None``: never for that reason). ``record_bytes``: plaintext per record.
+    whichever first (``None``: never for that reason); the time also runs while idle.
+    ``record_bytes``: plaintext per record.
     ``key_fetch_timeout_s``: how long the receiver retries an unknown key ID (the peer KME may
     lag) before giving up.
     """
 
     mode: Mode = "hybrid"
+    hybrid: Hybrid = "qkd+mlkem"
     rekey_seconds: float | None = 1.0
     rekey_bytes: int | None = None
     record_bytes: int = 1 << 20
@@ -119,6 +159,10 @@ class TransportConfig:
     def __post_init__(self) -> None:
         if self.mode not in _MODE_BYTE:
             raise ConfigError(f"unknown mode {self.mode!r} (use hybrid or qkd)")
+        if self.hybrid not in _HYBRIDS:
+            raise ConfigError(f"unknown hybrid {self.hybrid!r} (use {' or '.join(_HYBRIDS)})")
+        if self.mode == "qkd" and self.hybrid != "qkd+mlkem":
+            raise ConfigError(f"hybrid {self.hybrid} needs mode hybrid, not qkd")
         if self.rekey_seconds is not None and not self.rekey_seconds > 0:
             raise ConfigError(f"rekey_seconds must be > 0, got {self.rekey_seconds}")
         if self.rekey_bytes is not None and self.rekey_bytes <= 0:
@@ -140,6 +184,21 @@ class TransportConfig:
             raise ConfigError("key_fetch_timeout_s must be >= 0")
 
     @property
+    def uses_x25519(self) -> bool:
+        """Whether X25519 is a third input of every epoch key."""
+        return self.mode == "hybrid" and self.hybrid == "qkd+mlkem+x25519"
+
+    @property
+    def session_mode(self) -> int:
+        """The mode byte of START: which inputs a QKD-keyed epoch combines (1, 3 or 7)."""
+        return _MODE_BYTE[self.mode] | (MODE_X25519 if self.uses_x25519 else 0)
+
+    @property
+    def pqc_only_mode(self) -> int:
+        """The key mode of an epoch without QKD key: ML-KEM (2), with X25519 if configured (6)."""
+        return MODE_MLKEM | (MODE_X25519 if self.uses_x25519 else 0)
+
+    @property
     def allow_pqc_only(self) -> bool:
         """Whether epochs keyed by ML-KEM alone are sent/accepted (policy ``pqc-only``)."""
         return DryPolicy(self.policy.policy) is DryPolicy.PQC_ONLY
@@ -157,6 +216,50 @@ def _key_id_bytes(key_id: str | None) -> bytes:
         return uuid.UUID(key_id).bytes
     except ValueError:
         raise DataFormatError(f"key ID {key_id!r} is not a UUID (ETSI GS QKD 014)") from None
+
+
+# -- handshake frames ---------------------------------------------------------------------
+
+
+def frame(magic: bytes, flags: int, payload: bytes) -> bytes:
+    """One handshake frame: ``magic | version | flags | u32 length | payload``."""
+    return FRAME.pack(magic, VERSION, flags, len(payload)) + payload
+
+
+def parse_frame(data: bytes, *, magic: bytes, what: str) -> tuple[int, bytes, bytes]:
+    """Split one handshake frame off ``data``: ``(flags, payload, rest)``."""
+    if len(data) < FRAME.size:
+        raise DataFormatError(f"{what} is too short ({len(data)} bytes)")
+    got, version, flags, length = FRAME.unpack_from(data)
+    if got != magic:
+        raise DataFormatError(f"peer did not send a cvqkd {what} (magic {got!r})")
+    if version != VERSION:
+        raise DataFormatError(f"{what} has protocol version {version}; this end speaks {VERSION}")
+    end = FRAME.size + length
+    if length > MAX_FRAME_PAYLOAD or len(data) < end:
+        raise DataFormatError(f"{what} length {length} is wrong or too large")
+    return flags, data[FRAME.size : end], data[end:]
+
+
+def _check_flags(flags: int, *, config: TransportConfig, auth: PeerAuth | None, peer: str) -> None:
+    """Both ends must agree on certificates and on X25519; no silent downgrade."""
+    if flags & ~(FLAG_CERT | FLAG_X25519):
+        raise DataFormatError(f"the {peer}'s handshake has unknown flags {flags:#04x}")
+    if bool(flags & FLAG_CERT) != (auth is not None):
+        if auth is not None:
+            raise AuthenticationError(
+                f"the {peer}'s handshake carries no certificate, and this end requires one (a "
+                f"man-in-the-middle stripped it, or the {peer} has none configured)"
+            )
+        raise ConfigError(
+            f"the {peer} signs its handshake with an SAE certificate; give this end its "
+            "certificate, key and CA too"
+        )
+    if bool(flags & FLAG_X25519) != config.uses_x25519:
+        theirs = "qkd+mlkem+x25519" if flags & FLAG_X25519 else "qkd+mlkem (or mode qkd)"
+        raise ConfigError(
+            f"the {peer} uses hybrid {theirs}; this end {config.mode} {config.hybrid}"
+        )
 
 
 @dataclass
@@ -179,6 +282,8 @@ def _derive_epoch(
     mlkem_secret: bytes | None,
     ek: bytes,
     ct: bytes | None,
+    x25519_secret: bytes | None,
+    x25519_public_keys: bytes,
     transcript: bytes,
     epoch: int,
     chain: bytes | None,
@@ -189,6 +294,8 @@ def _derive_epoch(
         mlkem_shared_secret=mlkem_secret,
         mlkem_public_key=ek if mlkem_secret else None,
         mlkem_ciphertext=ct if mlkem_secret else None,
+        x25519_shared_secret=x25519_secret,
+        x25519_public_keys=x25519_public_keys if x25519_secret else None,
         context=transcript + epoch.to_bytes(4, "big"),
         chain_key=chain,
         length=64,
@@ -199,11 +306,16 @@ def _derive_epoch(
 class SenderSession:
     """The sending end (master SAE), without I/O: feed it the HELLO, get bytes to send.
 
+    ``auth`` (optional): this SAE's certificate and key, the CA and the receiver's SAE ID; then
+    both ends sign the handshake (cvqkd.apps.handshake). Without it, the handshake is confirmed
+    by an HMAC under each QKD key, and ML-KEM-only epochs wait for a first QKD-keyed one.
+
     >>> from cvqkd.apps.keysource import InMemoryKeyPool
     >>> pool = InMemoryKeyPool()
     >>> rx = ReceiverSession(key_source=pool.slave())
     >>> tx = SenderSession(key_source=pool.master())
-    >>> rx.accept_start(tx.start(rx.hello()))
+    >>> rx.accept_start(tx.start(rx.hello()))  # with auth: tx.accept_auth(<this reply>)
+    b''
     >>> wire = b"".join(tx.seal(b"hello")) + tx.finish()
     >>> b"".join(rx.open_all(wire))
     b'hello'
@@ -215,18 +327,24 @@ class SenderSession:
         key_source: MasterKeySource,
         config: TransportConfig | None = None,
         metrics: Metrics | None = None,
+        auth: PeerAuth | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.config = config or TransportConfig()
         self.metrics = metrics or Metrics()
+        self.auth = auth
         self._source = key_source
         self._clock = clock
         self._sleep = sleep
         self._epoch: _Epoch | None = None
         self._chain: bytes | None = None
         self._ek = b""
+        self._rx_x25519 = b""
         self._transcript = b""
+        self._peer_cert: Any = None
+        self._awaiting_auth = False
+        self._qkd_anchored = False
         self.session_id = b""
         self._finished = False
         self.data_records = 0
@@ -234,21 +352,65 @@ class SenderSession:
         self.track_nonces = False
         self.nonces_used: list[tuple[bytes, bytes]] = []
 
+    @property
+    def peer_auth(self) -> str:
+        """How the handshake is authenticated: ``certificate <SAE ID>`` or ``qkd-binding``."""
+        return "qkd-binding" if self.auth is None else f"certificate {self.auth.peer_sae_id}"
+
     def start(self, hello: bytes) -> bytes:
-        """Check the receiver's HELLO and return the START message."""
-        if len(hello) != HELLO_BYTES:
-            raise DataFormatError(f"HELLO is {HELLO_BYTES} bytes, got {len(hello)}")
-        magic, version, _flags, ek_len = HELLO.unpack_from(hello)
-        if magic != MAGIC_HELLO or version != VERSION:
-            raise DataFormatError("peer is not a cvqkd receiver (bad HELLO magic or version)")
-        if ek_len != MLKEM768_EK_BYTES:
-            raise DataFormatError(f"HELLO carries a {ek_len}-byte key, not ML-KEM-768")
-        self._ek = hello[HELLO.size : HELLO.size + ek_len]
+        """Check the receiver's HELLO; return START (and, with ``auth``, the signature frame)."""
+        flags, payload, rest = parse_frame(hello, magic=MAGIC_HELLO, what="HELLO")
+        if rest:
+            raise DataFormatError("HELLO has trailing bytes")
+        _check_flags(flags, config=self.config, auth=self.auth, peer="receiver")
+        fixed = MLKEM768_EK_BYTES + NONCE_BYTES
+        x_len = X25519_BYTES if flags & FLAG_X25519 else 0
+        if len(payload) < fixed + x_len:
+            raise DataFormatError("HELLO is too short for an ML-KEM-768 key")
+        self._ek = payload[:MLKEM768_EK_BYTES]
         mlkem_encapsulate(self._ek)  # validates the key now (FIPS 203 §7.2), result unused
+        self._rx_x25519 = payload[fixed : fixed + x_len]
+        cert_der = payload[fixed + x_len :]
+        if self.auth is not None:
+            self._peer_cert = self.auth.verify_peer_certificate(cert_der)
+        elif cert_der:
+            raise DataFormatError("HELLO carries a certificate without its flag")
         self.session_id = secrets.token_bytes(16)
-        start = START.pack(MAGIC_START, VERSION, _MODE_BYTE[self.config.mode], self.session_id)
+        body = bytes([self.config.session_mode]) + self.session_id
+        start = frame(MAGIC_START, flags, body + (self.auth.certificate_der if self.auth else b""))
         self._transcript = hashlib.sha256(hello + start).digest()
-        return start
+        if self.auth is None:
+            return start
+        self._awaiting_auth = True
+        signature = self.auth.sign(role=ROLE_SENDER, transcript=self._transcript)
+        return start + frame(MAGIC_SIG, DIR_SENDER, signature)
+
+    @property
+    def awaiting_auth(self) -> bool:
+        """Whether the receiver's handshake signature is still to be verified."""
+        return self._awaiting_auth
+
+    def accept_auth(self, data: bytes) -> None:
+        """Verify the receiver's signature frame (only with ``auth``); no record before it."""
+        if not self._awaiting_auth:
+            raise ConfigError("no handshake signature is expected")
+        role, signature, rest = parse_frame(data, magic=MAGIC_SIG, what="handshake signature")
+        if role != DIR_RECEIVER or rest:
+            raise DataFormatError("the receiver's signature frame is malformed")
+        verify_signature(
+            self._peer_cert, role=ROLE_RECEIVER, transcript=self._transcript, signature=signature
+        )
+        self._awaiting_auth = False
+
+    def _ready(self) -> None:
+        if not self._transcript:
+            raise ConfigError("call start() with the receiver's HELLO first")
+        if self._awaiting_auth:
+            raise ConfigError(
+                "the receiver's handshake signature is not verified yet (accept_auth)"
+            )
+        if self._finished:
+            raise ConfigError("the stream is finished")
 
     # -- keys -----------------------------------------------------------------------------
     def _can_keep(self, next_len: int) -> bool:
@@ -256,12 +418,14 @@ class SenderSession:
         return ep is not None and _within_limits(ep, next_len, self.config)
 
     def _rekey(self, next_len: int) -> list[bytes]:
+        pqc_safe = self.auth is not None or self._qkd_anchored
         decision = obtain_key(
             self._source,
             config=self.config.policy,
             metrics=self.metrics,
             can_keep=self._can_keep(next_len),
-            can_pqc=self.config.allow_pqc_only,
+            can_pqc=self.config.allow_pqc_only and pqc_safe,
+            why_not_pqc="" if pqc_safe else "no certificates and no QKD-keyed epoch yet",
             sleep=self._sleep,
             clock=self._clock,
         )
@@ -272,9 +436,13 @@ class SenderSession:
             return []
         qkd_key = decision.key if decision.kind == "qkd" else None
         key_id = decision.key_id if decision.kind == "qkd" else None
-        use_mlkem = decision.kind == "pqc-only" or self.config.mode == "hybrid"
-        secret, ct = mlkem_encapsulate(self._ek) if use_mlkem else (None, None)
-        key_mode = (MODE_QKD if qkd_key else 0) | (MODE_MLKEM if secret else 0)
+        cfg = self.config
+        key_mode = cfg.session_mode if qkd_key else cfg.pqc_only_mode
+        secret, ct = mlkem_encapsulate(self._ek) if key_mode & MODE_MLKEM else (None, None)
+        x_secret, x_pub = None, b""
+        if key_mode & MODE_X25519:
+            eph = x25519_generate()
+            x_secret, x_pub = x25519_shared(eph.private_key, self._rx_x25519), eph.public_key
         number = 1 if self._epoch is None else self._epoch.number + 1
         data_key, chain = _derive_epoch(
             qkd_key=qkd_key,
@@ -282,17 +450,25 @@ class SenderSession:
             mlkem_secret=secret,
             ek=self._ek,
             ct=ct,
+            x25519_secret=x_secret,
+            x25519_public_keys=self._rx_x25519 + x_pub,
             transcript=self._transcript,
             epoch=number,
             chain=self._chain,
         )
+        bind = b""
+        if qkd_key is not None and key_id is not None:
+            bind = transcript_binding(
+                qkd_key=qkd_key, key_id=key_id, transcript=self._transcript, epoch=number
+            )
         kid = _key_id_bytes(key_id)
         ct = ct or b""
-        prefix = bytes([key_mode]) + kid + len(ct).to_bytes(2, "big") + ct
+        prefix = bytes([key_mode]) + kid + len(ct).to_bytes(2, "big") + ct + x_pub + bind
         header = HEADER.pack(TYPE_KEY, DIR_SENDER, 0, number, 0, len(prefix) + TAG_BYTES)
         aead = AESGCM(data_key)
         tag = aead.encrypt(nonce_for(DIR_SENDER, 0), b"", self.session_id + header + kid + prefix)
         self._chain = chain
+        self._qkd_anchored = self._qkd_anchored or qkd_key is not None
         self._epoch = _Epoch(number, kid, aead, key_mode, soft_started=self._clock())
         if self.track_nonces:
             self._epoch.key_fp = hashlib.sha256(data_key).digest()
@@ -314,13 +490,36 @@ class SenderSession:
             self._clock() - ep.soft_started >= cfg.rekey_seconds
         )
 
+    def next_rekey_in(self) -> float | None:
+        """Seconds until the timer wants a new key (0.0: now); ``None`` if no timer runs.
+
+        The timer runs once the first epoch is keyed, until :meth:`finish`.
+        """
+        ep = self._epoch
+        period = self.config.rekey_seconds
+        if ep is None or period is None or self._finished or self._awaiting_auth:
+            return None
+        return max(0.0, ep.soft_started + period - self._clock())
+
+    def poll(self) -> list[bytes]:
+        """Rekey on the timer while no data flows: the KEY record to send now, or ``[]``.
+
+        Call it when :meth:`next_rekey_in` has elapsed (``send_stream`` does). Under the ``keep``
+        policy with a dry KME it restarts the timer and returns ``[]``.
+        """
+        self._ready()
+        due = self.next_rekey_in()
+        if due is None or due > 0:
+            return []
+        records = self._rekey(0)
+        if records:
+            self.metrics.idle_rekeys += 1
+        return records
+
     # -- records --------------------------------------------------------------------------
     def seal(self, data: bytes | memoryview) -> list[bytes]:
         """Encrypt ``data`` into records (rekeying first when due); return the bytes to send."""
-        if not self._transcript:
-            raise ConfigError("call start() with the receiver's HELLO first")
-        if self._finished:
-            raise ConfigError("the stream is finished")
+        self._ready()
         out: list[bytes] = []
         view = memoryview(data)
         step = self.config.record_bytes
@@ -350,8 +549,7 @@ class SenderSession:
 
     def finish(self) -> bytes:
         """The END record (authenticates the totals; the receiver detects truncation)."""
-        if self._finished:
-            raise ConfigError("the stream is finished")
+        self._ready()
         # an empty stream still keys one epoch, so that END is authenticated
         prefix_records = b"".join(self._rekey(0)) if self._epoch is None else b""
         ep = self._epoch
@@ -406,6 +604,7 @@ class ReceiverSession:
 
     Nothing is returned from a record before its tag is verified and its position (epoch,
     sequence number) is the expected one; any deviation raises :class:`AuthenticationError`.
+    ``auth`` as for :class:`SenderSession` (the peer SAE ID is then the sender's).
     """
 
     def __init__(
@@ -414,43 +613,69 @@ class ReceiverSession:
         key_source: SlaveKeySource,
         config: TransportConfig | None = None,
         metrics: Metrics | None = None,
+        auth: PeerAuth | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.config = config or TransportConfig()
         self.metrics = metrics or Metrics()
+        self.auth = auth
         self._source = key_source
         self._clock = clock
         self._sleep = sleep
         self._mlkem = mlkem_generate()
-        self._hello = HELLO.pack(MAGIC_HELLO, VERSION, 0, MLKEM768_EK_BYTES) + (
-            self._mlkem.public_key + secrets.token_bytes(16)
-        )
+        self._x25519 = x25519_generate() if self.config.uses_x25519 else None
+        flags = (FLAG_CERT if auth else 0) | (FLAG_X25519 if self._x25519 else 0)
+        payload = self._mlkem.public_key + secrets.token_bytes(NONCE_BYTES)
+        payload += self._x25519.public_key if self._x25519 else b""
+        payload += auth.certificate_der if auth else b""
+        self._hello = frame(MAGIC_HELLO, flags, payload)
         self._transcript = b""
+        self._qkd_anchored = False
         self.session_id = b""
         self._epoch: _Epoch | None = None
         self._chain: bytes | None = None
         self.finished = False
         self.data_records = 0
 
+    @property
+    def peer_auth(self) -> str:
+        """How the handshake is authenticated: ``certificate <SAE ID>`` or ``qkd-binding``."""
+        return "qkd-binding" if self.auth is None else f"certificate {self.auth.peer_sae_id}"
+
     def hello(self) -> bytes:
         """The HELLO message (the receiver speaks first)."""
         return self._hello
 
-    def accept_start(self, start: bytes) -> None:
-        """Check the sender's START message."""
-        if len(start) != START.size:
-            raise DataFormatError(f"START is {START.size} bytes, got {len(start)}")
-        magic, version, mode, session_id = START.unpack(start)
-        if magic != MAGIC_START or version != VERSION:
-            raise DataFormatError("peer is not a cvqkd sender (bad START magic or version)")
-        if mode != _MODE_BYTE[self.config.mode]:
-            theirs = {v: k for k, v in _MODE_BYTE.items()}.get(mode, str(mode))
-            raise ConfigError(
-                f"sender uses mode {theirs}, this receiver expects {self.config.mode}"
-            )
+    def accept_start(self, data: bytes) -> bytes:
+        """Check the sender's START (and signature frame); return this end's reply.
+
+        The reply is the receiver's signature frame with ``auth``, else ``b""`` (nothing to send).
+        """
+        flags, payload, rest = parse_frame(data, magic=MAGIC_START, what="START")
+        _check_flags(flags, config=self.config, auth=self.auth, peer="sender")
+        if len(payload) < 17:
+            raise DataFormatError("START is too short")
+        mode, session_id, cert_der = payload[0], payload[1:17], payload[17:]
+        if mode != self.config.session_mode:
+            theirs = _MODE_NAMES.get(mode, str(mode))
+            mine = _MODE_NAMES[self.config.session_mode]
+            raise ConfigError(f"sender uses mode {theirs}, this receiver expects {mine}")
+        transcript = hashlib.sha256(self._hello + data[: len(data) - len(rest)]).digest()
+        reply = b""
+        if self.auth is not None:
+            peer = self.auth.verify_peer_certificate(cert_der)
+            role, signature, extra = parse_frame(rest, magic=MAGIC_SIG, what="handshake signature")
+            if role != DIR_SENDER or extra:
+                raise DataFormatError("the sender's signature frame is malformed")
+            verify_signature(peer, role=ROLE_SENDER, transcript=transcript, signature=signature)
+            signed = self.auth.sign(role=ROLE_RECEIVER, transcript=transcript)
+            reply = frame(MAGIC_SIG, DIR_RECEIVER, signed)
+        elif cert_der or rest:
+            raise DataFormatError("START carries a certificate or signature without its flag")
         self.session_id = session_id
-        self._transcript = hashlib.sha256(self._hello + start).digest()
+        self._transcript = transcript
+        return reply
 
     def _fetch(self, key_id: str) -> bytes:
         deadline = self._clock() + self.config.key_fetch_timeout_s
@@ -478,16 +703,24 @@ class ReceiverSession:
         key_mode = body[0]
         kid = body[1 : 1 + KEY_ID_BYTES]
         ct_len = int.from_bytes(body[1 + KEY_ID_BYTES : 3 + KEY_ID_BYTES], "big")
-        prefix_len = 3 + KEY_ID_BYTES + ct_len
+        ct_end = 3 + KEY_ID_BYTES + ct_len
+        x_end = ct_end + (X25519_BYTES if key_mode & MODE_X25519 else 0)
+        prefix_len = x_end + (BIND_BYTES if key_mode & MODE_QKD else 0)
         if len(body) != prefix_len + TAG_BYTES:
-            raise DataFormatError("KEY record length does not match its ciphertext length")
-        ct = body[3 + KEY_ID_BYTES : prefix_len]
-        session_mode = _MODE_BYTE[self.config.mode]
-        allowed = {session_mode} | ({MODE_MLKEM} if self.config.allow_pqc_only else set())
+            raise DataFormatError("KEY record length does not match its contents")
+        ct = body[3 + KEY_ID_BYTES : ct_end]
+        x_pub, bind = body[ct_end:x_end], body[x_end:prefix_len]
+        cfg = self.config
+        allowed = {cfg.session_mode} | ({cfg.pqc_only_mode} if cfg.allow_pqc_only else set())
         if key_mode not in allowed:
-            what = "ML-KEM only" if key_mode == MODE_MLKEM else f"key mode {key_mode}"
+            what = "ML-KEM only" if not key_mode & MODE_QKD else f"key mode {key_mode}"
             raise AuthenticationError(
                 f"sender keyed epoch {epoch} with {what}, which this receiver's policy refuses"
+            )
+        if not key_mode & MODE_QKD and self.auth is None and not self._qkd_anchored:
+            raise AuthenticationError(
+                f"sender keyed epoch {epoch} with ML-KEM only before any QKD key confirmed the "
+                "handshake, and the handshake is not signed (configure SAE certificates)"
             )
         if bool(key_mode & MODE_MLKEM) != (ct_len == MLKEM768_CT_BYTES) or (
             ct_len not in (0, MLKEM768_CT_BYTES)
@@ -499,15 +732,29 @@ class ReceiverSession:
             key_id = str(uuid.UUID(bytes=kid))
             qkd_key = self._fetch(key_id)
             self.metrics.qkd_keys_used += 1
+            want = transcript_binding(
+                qkd_key=qkd_key, key_id=key_id, transcript=self._transcript, epoch=epoch
+            )
+            if not hmac.compare_digest(bind, want):
+                raise AuthenticationError(
+                    f"the handshake is not confirmed by the QKD key of epoch {epoch}: HELLO or "
+                    "START was altered in transit (man-in-the-middle), or the two KMEs hold "
+                    "different keys under this ID"
+                )
         elif kid != bytes(KEY_ID_BYTES):
             raise DataFormatError("ML-KEM-only KEY record carries a key ID")
         secret = mlkem_decapsulate(self._mlkem.seed, ct) if key_mode & MODE_MLKEM else None
+        x_secret = None
+        if self._x25519 is not None and key_mode & MODE_X25519:
+            x_secret = x25519_shared(self._x25519.private_key, x_pub)
         data_key, chain = _derive_epoch(
             qkd_key=qkd_key,
             key_id=key_id,
             mlkem_secret=secret,
             ek=self._mlkem.public_key,
             ct=ct,
+            x25519_secret=x_secret,
+            x25519_public_keys=(self._x25519.public_key if self._x25519 else b"") + x_pub,
             transcript=self._transcript,
             epoch=epoch,
             chain=self._chain,
@@ -522,11 +769,12 @@ class ReceiverSession:
                 "hold different keys under this ID)"
             ) from None
         self._chain = chain
+        self._qkd_anchored = self._qkd_anchored or qkd_key is not None
         self._epoch = _Epoch(epoch, kid, aead, key_mode)
         self.metrics.epochs += 1
-        if key_mode == MODE_MLKEM:
+        if not key_mode & MODE_QKD:
             self.metrics.pqc_only_epochs += 1
-            log.warning("epoch %d keyed by ML-KEM-768 only (sender's KME was dry)", epoch)
+            log.warning("epoch %d keyed without a QKD key (sender's KME was dry)", epoch)
 
     def open(self, header: bytes, body: bytes) -> bytes | None:
         """Verify one record; return its plaintext (DATA) or ``None`` (KEY, END)."""
@@ -657,7 +905,11 @@ def read_record(reader: _Reader, *, max_body: int) -> tuple[bytes, bytes] | None
 
 @dataclass(frozen=True)
 class TransferReport:
-    """What one end of a transfer did: bytes, records, epochs, time (s), keys, policy events."""
+    """What one end of a transfer did: bytes, records, epochs, time (s), keys, policy events.
+
+    ``peer_auth``: ``certificate <peer SAE ID>`` or ``qkd-binding``; ``hybrid``: the inputs of
+    a QKD-keyed epoch (``qkd``, ``qkd+mlkem`` or ``qkd+mlkem+x25519``).
+    """
 
     role: str
     plaintext_bytes: int
@@ -668,29 +920,56 @@ class TransferReport:
     qkd_keys_used: int
     qkd_key_bits_used: int
     session_id: str
+    peer_auth: str
+    hybrid: str
     metrics: dict[str, object]
 
 
 def _report(
-    role: str, session_id: bytes, metrics: Metrics, records: int, t0: float
+    role: str,
+    session: SenderSession | ReceiverSession,
+    t0: float,
 ) -> TransferReport:
     seconds = max(time.perf_counter() - t0, 1e-9)
+    metrics = session.metrics
+    cfg = session.config
     return TransferReport(
         role=role,
         plaintext_bytes=metrics.plaintext_bytes,
-        data_records=records,
+        data_records=session.data_records,
         epochs=metrics.epochs,
         seconds=seconds,
         throughput_bps=8 * metrics.plaintext_bytes / seconds,
         qkd_keys_used=metrics.qkd_keys_used,
         qkd_key_bits_used=256 * metrics.qkd_keys_used,
-        session_id=session_id.hex(),
+        session_id=session.session_id.hex(),
+        peer_auth=session.peer_auth,
+        hybrid=cfg.hybrid if cfg.mode == "hybrid" else "qkd",
         metrics=metrics.as_dict(),
     )
 
 
 #: Largest record body read from the wire: a full DATA record, or a KEY record (< 2 KiB).
 MAX_BODY_BYTES = MAX_RECORD_BYTES + TAG_BYTES
+
+
+def read_frame(reader: _Reader, *, what: str) -> bytes:
+    """Read one whole handshake frame (header and payload) from ``reader``."""
+    head = read_exact(reader, FRAME.size, what=what)
+    length = FRAME.unpack(head)[3]
+    if length > MAX_FRAME_PAYLOAD:
+        raise DataFormatError(f"{what} length {length} is too large")
+    return head + read_exact(reader, length, what=what)
+
+
+def _read_handshake(reader: _Reader, *, what: str, peer: str) -> bytes:
+    try:
+        return read_frame(reader, what=what)
+    except AuthenticationError:  # closed mid-handshake: the peer refused something
+        raise PeerConnectionError(
+            f"the {peer} closed the connection during the handshake (at the {what}); it may have "
+            "refused this end's certificate or settings: see its error"
+        ) from None
 
 
 def send_stream(
@@ -700,15 +979,19 @@ def send_stream(
     key_source: MasterKeySource,
     config: TransportConfig | None = None,
     metrics: Metrics | None = None,
+    auth: PeerAuth | None = None,
     on_progress: Callable[[int], None] | None = None,
 ) -> TransferReport:
     """Encrypt ``source`` to a connected socket (``sendall``/``makefile``) until EOF.
 
-    Reads the receiver's HELLO, sends START, records and END, then waits for the ACK.
-    ``on_progress(n)`` is called with each chunk's plaintext size (progress bars).
+    Reads the receiver's HELLO, sends START (with ``auth``: signs, and verifies the receiver's
+    signature), then records and END, and waits for the ACK. ``source`` is read in a helper
+    thread, so the sender rekeys every ``rekey_seconds`` even while ``source`` has nothing to
+    give (a KEY record on an idle stream). ``on_progress(n)`` is called with each chunk's
+    plaintext size (progress bars).
     """
     t0 = time.perf_counter()
-    session = SenderSession(key_source=key_source, config=config, metrics=metrics)
+    session = SenderSession(key_source=key_source, config=config, metrics=metrics, auth=auth)
     reader = sock.makefile("rb")
     try:
         _send_body(sock, reader, session, source, on_progress)
@@ -719,7 +1002,32 @@ def send_stream(
         ) from None
     finally:
         reader.close()
-    return _report("sender", session.session_id, session.metrics, session.data_records, t0)
+    return _report("sender", session, t0)
+
+
+def _put(
+    chunks: queue.Queue[bytes | BaseException], item: bytes | BaseException, stop: threading.Event
+) -> None:
+    while not stop.is_set():
+        try:
+            chunks.put(item, timeout=0.1)
+            return
+        except queue.Full:
+            continue
+
+
+def _pump(
+    source: BinaryIO, size: int, chunks: queue.Queue[bytes | BaseException], stop: threading.Event
+) -> None:
+    """Read ``source`` in ``size`` chunks into ``chunks`` (b"" at EOF, or the exception)."""
+    try:
+        while not stop.is_set():
+            chunk = source.read(size)
+            _put(chunks, chunk, stop)
+            if not chunk:
+                return
+    except BaseException as exc:  # handed to the sending thread, which raises it
+        _put(chunks, exc, stop)
 
 
 def _send_body(
@@ -729,17 +1037,37 @@ def _send_body(
     source: BinaryIO,
     on_progress: Callable[[int], None] | None,
 ) -> None:
-    hello = read_exact(reader, HELLO_BYTES, what="HELLO")
+    hello = _read_handshake(reader, what="HELLO", peer="receiver")
     sock.sendall(session.start(hello))
-    size = session.config.record_bytes
-    while True:
-        chunk = source.read(size)
-        if not chunk:
-            break
-        for part in session.seal(chunk):
-            sock.sendall(part)
-        if on_progress is not None:
-            on_progress(len(chunk))
+    if session.awaiting_auth:
+        session.accept_auth(_read_handshake(reader, what="handshake signature", peer="receiver"))
+    chunks: queue.Queue[bytes | BaseException] = queue.Queue(maxsize=4)
+    stop = threading.Event()
+    pump = threading.Thread(
+        target=_pump,
+        args=(source, session.config.record_bytes, chunks, stop),
+        name="cvqkd-send-reader",
+        daemon=True,
+    )
+    pump.start()
+    try:
+        while True:
+            try:
+                item = chunks.get(timeout=session.next_rekey_in())
+            except queue.Empty:  # idle past the rekey interval: key a new epoch anyway
+                for part in session.poll():
+                    sock.sendall(part)
+                continue
+            if isinstance(item, BaseException):
+                raise item
+            if not item:
+                break
+            for part in session.seal(item):
+                sock.sendall(part)
+            if on_progress is not None:
+                on_progress(len(item))
+    finally:
+        stop.set()
     sock.sendall(session.finish())
     got = read_record(reader, max_body=4096)
     if got is None:
@@ -754,10 +1082,14 @@ def receive_stream(
     key_source: SlaveKeySource,
     config: TransportConfig | None = None,
     metrics: Metrics | None = None,
+    auth: PeerAuth | None = None,
 ) -> TransferReport:
-    """Receive, verify and write to ``sink`` one stream from a connected socket; send the ACK."""
+    """Receive, verify and write to ``sink`` one stream from a connected socket; send the ACK.
+
+    With ``auth`` the sender's certificate and handshake signature are checked before any record.
+    """
     t0 = time.perf_counter()
-    session = ReceiverSession(key_source=key_source, config=config, metrics=metrics)
+    session = ReceiverSession(key_source=key_source, config=config, metrics=metrics, auth=auth)
     reader = sock.makefile("rb")
     try:
         _receive_body(sock, reader, session, sink)
@@ -765,14 +1097,19 @@ def receive_stream(
         raise PeerConnectionError(f"connection to the sender failed: {exc}") from None
     finally:
         reader.close()
-    return _report("receiver", session.session_id, session.metrics, session.data_records, t0)
+    return _report("receiver", session, t0)
 
 
 def _receive_body(
     sock: socket.socket, reader: Any, session: ReceiverSession, sink: BinaryIO
 ) -> None:
     sock.sendall(session.hello())
-    session.accept_start(read_exact(reader, START.size, what="START"))
+    start = _read_handshake(reader, what="START", peer="sender")
+    if session.auth is not None:
+        start += _read_handshake(reader, what="handshake signature", peer="sender")
+    reply = session.accept_start(start)
+    if reply:
+        sock.sendall(reply)
     while not session.finished:
         got = read_record(reader, max_body=MAX_BODY_BYTES)
         if got is None:

@@ -1,6 +1,8 @@
 """``cvqkd send`` / ``cvqkd receive``: a file or stdin/stdout stream, AES-256-GCM encrypted
 with keys from two ETSI GS QKD 014 KMEs (master SAE at the sender, slave SAE at the receiver),
-rekeyed every N seconds or bytes, optionally hybrid with ML-KEM-768."""
+rekeyed every N seconds (also when idle) or bytes, optionally hybrid with ML-KEM-768 (and
+X25519). Both ends sign the handshake with their SAE certificates (the ones for mTLS to the KME)
+and check that the peer's chains to ``--ca`` and names the expected peer SAE ID."""
 
 from __future__ import annotations
 
@@ -19,11 +21,20 @@ if TYPE_CHECKING:
 
 _KME = "KME (ETSI GS QKD 014)"
 KmeUrl = Annotated[str, typer.Option("--kme-url", help=f"Base URL of this end's {_KME}.")]
-Cert = Annotated[Path, typer.Option("--cert", help="This SAE's certificate (PEM, CN = SAE ID).")]
+Cert = Annotated[
+    Path,
+    typer.Option("--cert", help="This SAE's certificate (PEM, CN = SAE ID): KME mTLS, handshake."),
+]
 Key = Annotated[Path, typer.Option("--key", help="This SAE's private key (PEM).")]
-Ca = Annotated[Path, typer.Option("--ca", help="CA certificate that signed the KME (PEM).")]
+Ca = Annotated[
+    Path, typer.Option("--ca", help="CA certificate of the KME and of the peer SAE (PEM).")
+]
 Mode = Annotated[
     str, typer.Option("--mode", help="hybrid (QKD key + ML-KEM-768 per epoch) or qkd (QKD only).")
+]
+Hybrid = Annotated[
+    str,
+    typer.Option("--hybrid", help="Inputs of a hybrid epoch key: qkd+mlkem or qkd+mlkem+x25519."),
 ]
 Policy = Annotated[
     str,
@@ -51,6 +62,7 @@ def _check_files(**paths: Path) -> None:
 def _config(
     *,
     mode: str,
+    hybrid: str = "qkd+mlkem",
     policy: str,
     wait_timeout: float,
     rekey_seconds: float | None = 1.0,
@@ -63,12 +75,19 @@ def _config(
 
     return TransportConfig(
         mode=mode,  # type: ignore[arg-type]
+        hybrid=hybrid,  # type: ignore[arg-type]
         rekey_seconds=rekey_seconds if rekey_seconds and rekey_seconds > 0 else None,
         rekey_bytes=rekey_bytes if rekey_bytes and rekey_bytes > 0 else None,
         record_bytes=record_bytes,
         policy=PolicyConfig(policy=policy, wait_timeout_s=wait_timeout),
         key_fetch_timeout_s=key_fetch_timeout,
     )
+
+
+def _auth(*, cert: Path, key: Path, ca: Path, peer: str) -> Any:
+    from cvqkd.apps.handshake import PeerAuth
+
+    return PeerAuth.from_files(cert_file=cert, key_file=key, ca_file=ca, peer_sae_id=peer)
 
 
 def _print_report(report: TransferReport, *, json_out: bool, to_stderr: bool) -> None:
@@ -94,6 +113,9 @@ def _print_report(report: TransferReport, *, json_out: bool, to_stderr: bool) ->
         ("KME dry events", report.metrics["kme_dry_events"]),
         ("keep extensions", report.metrics["keep_extensions"]),
         ("ML-KEM-only epochs", report.metrics["pqc_only_epochs"]),
+        ("idle rekeys", report.metrics["idle_rekeys"]),
+        ("hybrid inputs", report.hybrid),
+        ("handshake authenticated by", report.peer_auth),
     ]
     if to_stderr:
         for name, value in rows:
@@ -130,8 +152,12 @@ def send(
         str, typer.Option("--in", help="File to send, or - for standard input.")
     ] = "-",
     mode: Mode = "hybrid",
+    hybrid: Hybrid = "qkd+mlkem",
     rekey_seconds: Annotated[
-        float, typer.Option("--rekey-seconds", help="New key after this many seconds (0: off).")
+        float,
+        typer.Option(
+            "--rekey-seconds", help="New key after this many seconds, also when idle (0: off)."
+        ),
     ] = 1.0,
     rekey_bytes: Annotated[
         int, typer.Option("--rekey-bytes", min=0, help="New key after this many bytes (0: off).")
@@ -153,6 +179,7 @@ def send(
     _check_files(cert=cert, key=key, ca=ca)
     cfg = _config(
         mode=mode,
+        hybrid=hybrid,
         policy=policy,
         wait_timeout=wait_timeout,
         rekey_seconds=rekey_seconds,
@@ -161,6 +188,7 @@ def send(
     )
     if infile != "-" and not Path(infile).is_file():
         raise ConfigError(f"--in file not found: {infile}")
+    auth = _auth(cert=cert, key=key, ca=ca, peer=slave_sae_id)
     source = Etsi014MasterSource.connect(
         kme_url,
         slave_sae_id=slave_sae_id,
@@ -177,7 +205,9 @@ def send(
     try:
         with sock, _progress(None if infile == "-" else Path(infile).stat().st_size) as advance:
             sock.settimeout(None)
-            report = send_stream(sock, stream, key_source=source, config=cfg, on_progress=advance)
+            report = send_stream(
+                sock, stream, key_source=source, config=cfg, auth=auth, on_progress=advance
+            )
     finally:
         if infile != "-":
             stream.close()
@@ -199,6 +229,7 @@ def receive(
         str, typer.Option("--out", help="File to write, or - for standard output.")
     ] = "-",
     mode: Mode = "hybrid",
+    hybrid: Hybrid = "qkd+mlkem",
     policy: Policy = "wait",
     key_fetch_timeout: Annotated[
         float, typer.Option("--key-fetch-timeout", min=0.0, help="Seconds to retry a key ID.")
@@ -219,7 +250,14 @@ def receive(
 
     host, port = _host_port(listen, "--listen")
     _check_files(cert=cert, key=key, ca=ca)
-    cfg = _config(mode=mode, policy=policy, wait_timeout=0.0, key_fetch_timeout=key_fetch_timeout)
+    cfg = _config(
+        mode=mode,
+        hybrid=hybrid,
+        policy=policy,
+        wait_timeout=0.0,
+        key_fetch_timeout=key_fetch_timeout,
+    )
+    auth = _auth(cert=cert, key=key, ca=ca, peer=master_sae_id)
     source = Etsi014SlaveSource.connect(
         kme_url,
         master_sae_id=master_sae_id,
@@ -241,7 +279,7 @@ def receive(
     ok = False
     try:
         with conn:
-            report = receive_stream(conn, sink, key_source=source, config=cfg)
+            report = receive_stream(conn, sink, key_source=source, config=cfg, auth=auth)
         ok = True
     finally:
         if part is not None:

@@ -27,9 +27,9 @@ Backends share this one entry point, :func:`decode`:
   within a frame are tight (forward-backward products, no division, so punctured bits with
   ``L = 0`` are safe).
 * ``"cuda"``: float32 CuPy RawKernels for batches of frames on an NVIDIA GPU (``[gpu]``
-  extra); flooding schedule.
-* ``"auto"``: ``"cuda"`` when CuPy and a GPU are present (and the layered schedule was not
-  asked for), otherwise ``"numba"``.
+  extra); flooding (default there) or layered over check layers that share no variable
+  (:func:`~cvqkd.reconciliation.decoder_numba.check_layers`, one kernel launch per layer).
+* ``"auto"``: ``"cuda"`` when CuPy and a GPU are present, otherwise ``"numba"``.
 
 All backends clamp ``|∏ tanh|`` to ``1 − 2⁻²³`` (so ``|R| ≤ ln(2²⁴ − 1) ≈ 16.6``), which keeps
 float32 finite; the reference applies the same clamp so that the backends agree.
@@ -151,10 +151,14 @@ def decode_reference(
     *,
     max_iterations: int,
     schedule: Schedule = "layered",
+    check_order: ArrayLike | None = None,
 ) -> DecodeResult:
     """Slow, obviously correct float64 syndrome sum-product decoder (the oracle).
 
     Same semantics as :func:`decode`; use it on small codes (it loops over checks in Python).
+    ``check_order`` (layered only) is the order in which checks are processed (default index
+    order); the CUDA layered schedule equals the order of
+    :func:`~cvqkd.reconciliation.decoder_numba.check_layers`.
     """
     lam, syn, single = _check_inputs(code, llr, syndrome, max_iterations)
     frames = lam.shape[0]
@@ -163,6 +167,13 @@ def decode_reference(
     iterations = np.zeros(frames, dtype=np.int64)
     post = np.zeros((frames, code.n_vars), dtype=np.float64)
     ptr, cv = code.check_ptr, code.check_vars
+    order = (
+        np.arange(code.n_checks)
+        if check_order is None
+        else np.asarray(check_order, dtype=np.int64).ravel()
+    )
+    if not np.array_equal(np.sort(order), np.arange(code.n_checks)):
+        raise ConfigError("check_order must be a permutation of the checks")
     for f in range(frames):
         channel = lam[f].astype(np.float64)
         app = channel.copy()
@@ -177,11 +188,11 @@ def decode_reference(
             if it == max_iterations:
                 break
             if schedule == "layered":
-                for c in range(code.n_checks):
-                    e = slice(ptr[c], ptr[c + 1])
+                for c_layered in order.tolist():
+                    e = slice(ptr[c_layered], ptr[c_layered + 1])
                     vs = cv[e]
                     q = app[vs] - r[e]
-                    r[e] = _check_rule_reference(q, signs[c])
+                    r[e] = _check_rule_reference(q, signs[c_layered])
                     app[vs] = q + r[e]
             elif schedule == "flooding":
                 new_r = np.empty_like(r)
@@ -243,8 +254,9 @@ def decode(
     backend:
         ``"auto"`` | ``"reference"`` | ``"numba"`` | ``"cuda"``.
     schedule:
-        ``"layered"`` or ``"flooding"``; default layered on CPU, flooding on the GPU (the only
-        schedule the CUDA backend has).
+        ``"layered"`` or ``"flooding"``; default layered on CPU, flooding on the GPU. The CUDA
+        layered schedule walks the checks layer by layer, i.e. in the order of
+        ``check_layers`` rather than index order (same algorithm, different serial order).
 
     Returns
     -------
@@ -252,7 +264,7 @@ def decode(
         Bits, per-frame ``converged`` and ``iterations``, posteriors.
     """
     if backend == "auto":
-        backend = "cuda" if schedule != "layered" and _cuda_available() else "numba"
+        backend = "cuda" if _cuda_available() else "numba"
     if backend == "reference":
         return decode_reference(
             code, llr, syndrome, max_iterations=max_iterations, schedule=schedule or "layered"
@@ -271,11 +283,11 @@ def decode(
     if backend == "cuda":
         from cvqkd.reconciliation import decoder_cuda
 
-        if schedule not in (None, "flooding"):
-            raise ConfigError("the cuda backend decodes with the flooding schedule only")
+        if schedule not in (None, "flooding", "layered"):
+            raise ConfigError(f"unknown schedule {schedule!r}: use 'layered' or 'flooding'")
         lam, syn, single = _check_inputs(code, llr, syndrome, max_iterations)
         bits, conv, its, post = decoder_cuda.decode_batch(
-            code, lam, syn, max_iterations=max_iterations
+            code, lam, syn, max_iterations=max_iterations, layered=schedule == "layered"
         )
         return _finish(bits, conv, its, post, single)
     raise ConfigError(f"unknown decoder backend {backend!r}: use auto, reference, numba or cuda")

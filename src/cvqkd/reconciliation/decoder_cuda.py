@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 from cvqkd.errors import MissingExtraError
 from cvqkd.reconciliation.ldpc import LdpcCode
 
-__all__ = ["KERNEL_SOURCE", "decode_batch", "gpu_present", "run_flooding"]
+__all__ = ["KERNEL_SOURCE", "decode_batch", "gpu_present", "run_flooding", "run_layered"]
 
 KERNEL_SOURCE = r"""
 #define MAX_TANH (1.0f - 1.0f / 8388608.0f)
@@ -74,6 +74,43 @@ extern "C" __global__ void check_update(
     }
 }
 
+extern "C" __global__ void layer_update(
+    const long long* check_ptr, const int* check_vars, const int* order, const long long start,
+    const int size, const float* signs, float* app, float* r, const int* active,
+    const int frames)
+{
+    // Layered schedule: the checks order[start : start+size] share no variable, so each
+    // thread owns its variables' posteriors: Q = A − R_old, R_new = f(Q), A = Q + R_new.
+    long long idx = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (idx >= (long long)size * frames) return;
+    int i = (int)(idx / frames);
+    int f = (int)(idx - (long long)i * frames);
+    if (!active[f]) return;
+    const int c = order[start + i];
+    const long long e0 = check_ptr[c], e1 = check_ptr[c + 1];
+    float prod = signs[(long long)c * frames + f];
+    int zeros = 0;
+    for (long long e = e0; e < e1; ++e) {
+        const long long re = e * frames + f;
+        const float q = app[(long long)check_vars[e] * frames + f] - r[re];
+        r[re] = q;
+        const float t = tanhf(0.5f * q);
+        if (t == 0.0f) { ++zeros; } else { prod *= t; }
+    }
+    for (long long e = e0; e < e1; ++e) {
+        const long long re = e * frames + f;
+        const float q = r[re];
+        const float t = tanhf(0.5f * q);
+        float x;
+        if (t == 0.0f) { x = (zeros == 1) ? prod : 0.0f; }
+        else { x = (zeros == 0) ? prod / t : 0.0f; }
+        x = fminf(fmaxf(x, -MAX_TANH), MAX_TANH);
+        const float rn = logf((1.0f + x) / (1.0f - x));
+        r[re] = rn;
+        app[(long long)check_vars[e] * frames + f] = q + rn;
+    }
+}
+
 extern "C" __global__ void var_update(
     const long long* var_ptr, const long long* var_edges, const float* llr, const float* r,
     float* app, const int* active, const int n, const int frames)
@@ -93,6 +130,7 @@ _THREADS = 256
 _POLL_EVERY = 8
 _module_cache: dict[int, Any] = {}
 _graph_cache: weakref.WeakKeyDictionary[LdpcCode, tuple[Any, ...]] = weakref.WeakKeyDictionary()
+_layer_cache: weakref.WeakKeyDictionary[LdpcCode, tuple[Any, ...]] = weakref.WeakKeyDictionary()
 
 
 def gpu_present() -> bool:
@@ -137,8 +175,10 @@ def decode_batch(
     syndrome: NDArray[np.uint8],
     *,
     max_iterations: int,
+    layered: bool = False,
 ) -> tuple[NDArray[np.uint8], NDArray[np.bool_], NDArray[np.int64], NDArray[np.float32]]:
-    """Decode ``[frames, n]`` LLRs on the GPU (flooding); returns host arrays
+    """Decode ``[frames, n]`` LLRs on the GPU (flooding, or layered over
+    :func:`~cvqkd.reconciliation.decoder_numba.check_layers`); returns host arrays
     ``(bits, converged, iterations, posteriors)``. Accepts CuPy or numpy inputs."""
     try:
         import cupy
@@ -149,9 +189,106 @@ def decode_batch(
     def launch(name: str, grid: tuple[int], block: tuple[int], args: tuple[Any, ...]) -> None:
         mod.get_function(name)(grid, block, args)
 
+    if layered:
+        return run_layered(
+            cupy, launch, _layers(code), code, llr, syndrome, max_iterations=max_iterations
+        )
     return run_flooding(
         cupy, launch, _graph(code), code, llr, syndrome, max_iterations=max_iterations
     )
+
+
+def _layers(code: LdpcCode) -> tuple[Any, ...]:
+    import cupy
+
+    g = _layer_cache.get(code)
+    if g is None:
+        from cvqkd.reconciliation.decoder_numba import check_layers
+
+        order, layer_ptr = check_layers(code)
+        g = (
+            cupy.asarray(code.check_ptr, dtype=cupy.int64),
+            cupy.asarray(code.check_vars, dtype=cupy.int32),
+            cupy.asarray(order, dtype=cupy.int32),
+            layer_ptr,
+        )
+        _layer_cache[code] = g
+    return g
+
+
+def run_layered(
+    xp: Any,
+    launch: Any,
+    graph: tuple[Any, ...],
+    code: LdpcCode,
+    llr: Any,
+    syndrome: Any,
+    *,
+    max_iterations: int,
+) -> tuple[NDArray[np.uint8], NDArray[np.bool_], NDArray[np.int64], NDArray[np.float32]]:
+    """Layered host loop (one ``layer_update`` launch per layer of
+    :func:`~cvqkd.reconciliation.decoder_numba.check_layers`); ``graph`` is
+    ``(check_ptr, check_vars, order, layer_ptr)`` with ``layer_ptr`` a host array. Generic over
+    ``xp``/``launch`` like :func:`run_flooding`."""
+    check_ptr, check_vars, order, layer_ptr = graph
+    frames = int(llr.shape[0])
+    m = code.n_checks
+    d_app = xp.ascontiguousarray(xp.asarray(llr, dtype=xp.float32).T)
+    d_signs = xp.ascontiguousarray(
+        (1.0 - 2.0 * xp.asarray(syndrome, dtype=xp.float32)).astype(xp.float32).T
+    )
+    d_r = xp.zeros((code.n_edges, frames), dtype=xp.float32)
+    active = xp.ones(frames, dtype=xp.int32)
+    conv = xp.zeros(frames, dtype=xp.int32)
+    iters = xp.zeros(frames, dtype=xp.int64)
+    unsat = xp.zeros(frames, dtype=xp.int32)
+    grid_c = ((m * frames + _THREADS - 1) // _THREADS,)
+    block = (_THREADS,)
+    layers = [
+        (int(layer_ptr[i]), int(layer_ptr[i + 1] - layer_ptr[i])) for i in range(len(layer_ptr) - 1)
+    ]
+    i32, i64 = np.int32, np.int64
+    it = 0
+    while True:
+        unsat.fill(0)
+        if m:
+            launch(
+                "syndrome_check",
+                grid_c,
+                block,
+                (check_ptr, check_vars, d_signs, d_app, unsat, active, i32(m), i32(frames)),
+            )
+        newly = active * (1 - unsat)
+        conv += newly
+        active -= newly
+        if it == max_iterations:
+            break
+        if it % _POLL_EVERY == 0 and not bool(active.any()):
+            break
+        for start, size in layers:
+            launch(
+                "layer_update",
+                ((size * frames + _THREADS - 1) // _THREADS,),
+                block,
+                (
+                    check_ptr,
+                    check_vars,
+                    order,
+                    i64(start),
+                    i32(size),
+                    d_signs,
+                    d_app,
+                    d_r,
+                    active,
+                    i32(frames),
+                ),
+            )
+        iters += active
+        it += 1
+    to_host = getattr(xp, "asnumpy", np.asarray)
+    post = np.ascontiguousarray(to_host(d_app).T, dtype=np.float32)
+    bits = (post < 0).astype(np.uint8)
+    return bits, to_host(conv).astype(np.bool_), to_host(iters).astype(np.int64), post
 
 
 def run_flooding(

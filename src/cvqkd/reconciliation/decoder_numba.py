@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 
 from cvqkd.reconciliation.ldpc import LdpcCode
 
-__all__ = ["decode_batch"]
+__all__ = ["check_layers", "decode_batch"]
 
 _MAX_TANH = np.float32(1.0 - 2.0**-23)
 
@@ -331,3 +331,48 @@ def decode_batch(
         )
     bits = (post < 0).astype(np.uint8)
     return bits, conv, iters, post
+
+
+@nb.njit(cache=True)
+def _greedy_layers(check_ptr, check_vars, n_vars):
+    m = check_ptr.shape[0] - 1
+    stamp = np.full(n_vars, -1, dtype=np.int64)
+    layer = np.full(m, -1, dtype=np.int64)
+    remaining = np.arange(m)
+    n_rem = m
+    n_layers = 0
+    while n_rem > 0:
+        k = 0
+        for i in range(n_rem):
+            c = remaining[i]
+            free = True
+            for e in range(check_ptr[c], check_ptr[c + 1]):
+                if stamp[check_vars[e]] == n_layers:
+                    free = False
+                    break
+            if free:
+                layer[c] = n_layers
+                for e in range(check_ptr[c], check_ptr[c + 1]):
+                    stamp[check_vars[e]] = n_layers
+            else:
+                remaining[k] = c
+                k += 1
+        n_rem = k
+        n_layers += 1
+    return layer, n_layers
+
+
+def check_layers(code: LdpcCode) -> tuple[NDArray[np.int32], NDArray[np.int64]]:
+    """Partition the checks into layers whose checks share no variable (first fit, in index
+    order): returns ``(order, layer_ptr)`` — layer ``i`` is ``order[layer_ptr[i]:layer_ptr[i+1]]``.
+
+    Within a layer the checks can be updated in parallel with the same result as one after
+    another, so a layered decoder that walks ``order`` serially equals one that runs each layer
+    in parallel (the CUDA layered schedule). For a QC code the layers are (unions of) circulant
+    rows; at least ``max variable degree`` layers are needed.
+    """
+    layer, n_layers = _greedy_layers(code.check_ptr, code.check_vars, code.n_vars)
+    order = np.argsort(layer, kind="stable").astype(np.int32)
+    layer_ptr = np.zeros(int(n_layers) + 1, dtype=np.int64)
+    layer_ptr[1:] = np.cumsum(np.bincount(layer, minlength=int(n_layers)))
+    return order, layer_ptr

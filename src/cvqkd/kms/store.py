@@ -605,64 +605,82 @@ class KeyStore(ABC):
 
         One transaction for all. Idempotent for the same reservation. A chunk held by another
         key that no slave has fetched yet is taken over (the source KME released that key
-        after a failure or crash and never handed it out). Raises :class:`KeyStoreError` (and
-        records nothing) if a chunk is unknown, consumed or expired here.
+        after a failure or crash and never handed it out). Raises
+        :class:`ChunksUnavailableError` (and records nothing) if chunks are unknown,
+        consumed or expired here, :class:`KeyStoreError` on any other inconsistency.
         """
         t = time.time() if now is None else now
         lock = self._skip_locked.replace("SKIP LOCKED", "")
         with self._tx() as cur:
+            existing: dict[str, tuple[Any, ...]] = {}
+            for part in _parts([r.key_id for r in reservations]):
+                marks = ",".join("?" * len(part))
+                for kid, chunk_ids, state in self._exec(
+                    cur,
+                    f"SELECT key_id, chunk_ids, state FROM keys WHERE key_id IN ({marks})",
+                    part,
+                ).fetchall():
+                    existing[str(kid)] = (json.loads(chunk_ids), int(state))
+            todo: list[Reservation] = []
             for res in reservations:
-                self._accept(cur, res, t, lock)
-
-    def _accept(self, cur: Any, res: Reservation, t: float, lock: str) -> None:
-        old = self._exec(
-            cur, "SELECT chunk_ids, state FROM keys WHERE key_id = ?", [res.key_id]
-        ).fetchone()
-        if old is not None:
-            if json.loads(old[0]) == list(res.chunk_ids) and int(old[1]) == _ISSUED:
+                old = existing.get(res.key_id)
+                if old is None:
+                    todo.append(res)
+                elif old != (list(res.chunk_ids), _ISSUED):
+                    raise KeyStoreError(f"key ID {res.key_id} already used")
+            owner = {c: res for res in todo for c in res.chunk_ids}
+            if len(owner) != sum(len(res.chunk_ids) for res in todo):
+                raise KeyStoreError("reservations name a chunk twice")
+            if not todo:
                 return
-            raise KeyStoreError(f"key ID {res.key_id} already used")
-        marks = ",".join("?" * len(res.chunk_ids))
-        rows = self._exec(
-            cur,
-            f"SELECT chunk_id, state, key_id, source_kme, target_kme, expires_at FROM chunks "
-            f"WHERE chunk_id IN ({marks}){lock}",
-            list(res.chunk_ids),
-        ).fetchall()
-        if len(set(res.chunk_ids)) != len(res.chunk_ids):
-            raise KeyStoreError("a reservation names a chunk twice")
-        known = {str(r[0]) for r in rows}
-        missing = [c for c in res.chunk_ids if c not in known]
-        takeover: set[str] = set()
-        for cid, state, kid, src, dst, expires_at in rows:
-            if (str(src), str(dst)) != (res.link.source_kme_id, res.link.target_kme_id):
-                raise KeyStoreError(f"chunk {cid} belongs to another link")
-            if int(state) == _RESERVED:
-                takeover.add(str(kid))
-            elif int(state) != _AVAILABLE or float(expires_at) <= t:
-                missing.append(str(cid))
-        if missing:
-            raise ChunksUnavailableError(
-                f"{len(missing)} chunk(s) of the reservation are not available here", missing
-            )
-        for kid in takeover:
-            krow = self._exec(
-                cur, f"SELECT slaves, pending FROM keys WHERE key_id = ?{lock}", [kid]
-            ).fetchone()
-            if krow is None or json.loads(krow[0]) != json.loads(krow[1]):
-                raise KeyStoreError(f"chunks of key {kid} were already delivered here")
-            self._exec(cur, "DELETE FROM keys WHERE key_id = ?", [kid])
-            self._exec(
+            found: dict[str, tuple[Any, ...]] = {}
+            for part in _parts(list(owner)):
+                marks = ",".join("?" * len(part))
+                for row in self._exec(
+                    cur,
+                    "SELECT chunk_id, state, key_id, source_kme, target_kme, expires_at "
+                    f"FROM chunks WHERE chunk_id IN ({marks}){lock}",
+                    part,
+                ).fetchall():
+                    found[str(row[0])] = row
+            missing = [c for c in owner if c not in found]
+            takeover: set[str] = set()
+            for cid, state, kid, src, dst, expires_at in found.values():
+                link = owner[str(cid)].link
+                if (str(src), str(dst)) != (link.source_kme_id, link.target_kme_id):
+                    raise KeyStoreError(f"chunk {cid} belongs to another link")
+                if int(state) == _RESERVED:
+                    takeover.add(str(kid))
+                elif int(state) != _AVAILABLE or float(expires_at) <= t:
+                    missing.append(str(cid))
+            if missing:
+                raise ChunksUnavailableError(
+                    f"{len(missing)} chunk(s) of the reservation are not available here", missing
+                )
+            for part in _parts(sorted(takeover)):
+                marks = ",".join("?" * len(part))
+                rows = self._exec(
+                    cur, f"SELECT slaves, pending FROM keys WHERE key_id IN ({marks}){lock}", part
+                ).fetchall()
+                if len(rows) != len(part) or any(
+                    json.loads(sl) != json.loads(pe) for sl, pe in rows
+                ):
+                    raise KeyStoreError("chunks of a key were already delivered here")
+                self._exec(cur, f"DELETE FROM keys WHERE key_id IN ({marks})", part)
+                self._exec(
+                    cur,
+                    f"UPDATE chunks SET state = {_AVAILABLE}, key_id = NULL "
+                    f"WHERE key_id IN ({marks})",
+                    part,
+                )
+            self._execmany(
                 cur,
-                f"UPDATE chunks SET state = {_AVAILABLE}, key_id = NULL WHERE key_id = ?",
-                [kid],
+                f"UPDATE chunks SET state = {_RESERVED}, key_id = ? WHERE chunk_id = ?",
+                [(res.key_id, c) for res in todo for c in res.chunk_ids],
             )
-        self._execmany(
-            cur,
-            f"UPDATE chunks SET state = {_RESERVED}, key_id = ? WHERE chunk_id = ?",
-            [(res.key_id, c) for c in res.chunk_ids],
-        )
-        self._insert_keys(cur, [self._key_row(res, _ISSUED, pending=res.slave_sae_ids, now=t)])
+            self._insert_keys(
+                cur, [self._key_row(res, _ISSUED, pending=res.slave_sae_ids, now=t) for res in todo]
+            )
 
     def retrieve(
         self,

@@ -77,7 +77,7 @@ def decoder_speed(code, *, snr: float, backend: str, frames: int = 2) -> None:  
     y = (1.0 - 2.0 * bits) + sigma * rng.standard_normal(bits.shape)
     llr = (2.0 * y / sigma**2).astype(np.float32)
     syn = code.syndrome(bits)
-    schedules = ["flooding"] if backend == "cuda" else ["layered", "flooding"]
+    schedules = ["layered", "flooding"]
     for sched in schedules:
         decode(code, llr[:1], syn[:1], max_iterations=1, backend=backend, schedule=sched)
         t0, c0 = time.perf_counter(), time.process_time()

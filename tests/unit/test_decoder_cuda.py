@@ -177,3 +177,20 @@ def test_cuda_batch_converges_like_reference() -> None:
     assert gpu.converged.all() and ref.converged.all()
     assert np.array_equal(gpu.iterations, ref.iterations)
     assert np.array_equal(gpu.bits, bits)
+
+
+@pytest.mark.gpu
+@pytestmark_gpu
+def test_cuda_layered_matches_reference() -> None:
+    from cvqkd.reconciliation.decoder_numba import check_layers
+
+    code = met_like_code(
+        n_core=200, n_a=100, n_b=800, deg_a=12, deg_b=3, rng=np.random.default_rng(12)
+    )
+    order, _ = check_layers(code)
+    rng = np.random.default_rng(36)
+    bits, llr, syn = bpsk_frames(code, frames=7, snr=0.45, rng=rng)
+    ref = decode_reference(code, llr, syn, max_iterations=60, check_order=order)
+    gpu = decode(code, llr, syn, max_iterations=60, backend="cuda", schedule="layered")
+    assert gpu.converged.all() and np.array_equal(gpu.iterations, ref.iterations)
+    assert np.array_equal(gpu.bits, bits)

@@ -72,9 +72,15 @@ class Transmitter:
 class Receiver:
     """Bob: detection, efficiency η, electronic noise v_el [SNU], demultiplexer insertion
     (transmittance) and directivity (near-end rejection of counter-propagating transmitters'
-    out-of-band light, linear), LO scheme and linewidth, and the phase-reference delay [s]
-    (local LO: time between the phase reference and the signal it corrects) plus a residual
-    phase-error variance [rad²] after phase recovery."""
+    out-of-band light, linear), LO scheme and linewidth, plus a residual phase-error variance
+    [rad²] added to the modelled one.
+
+    Phase reference (:mod:`cvqkd.link.phase`): a transmitted LO drifts over the LO/signal
+    path mismatch ``phase_reference_delay_s`` [s]; a local LO is corrected from pilots, one
+    every ``pilot_period_slots`` symbol slots, each carrying ``pilot_mean_photon_number``
+    photons at Alice's output, averaged over ``phase_window_pilots`` (odd) pilots. The
+    simulator uses the same pilot parameters (``ChannelParameters.from_budget``).
+    """
 
     detection: Detection = "homodyne"
     detector_efficiency: float = 0.6
@@ -85,6 +91,9 @@ class Receiver:
     lo_linewidth_hz: float = 100e3
     phase_reference_delay_s: float = 0.0
     residual_phase_noise_rad2: float = 0.0
+    pilot_period_slots: int = 10
+    pilot_mean_photon_number: float = 1e6
+    phase_window_pilots: int = 1
 
 
 @dataclass(frozen=True)
@@ -260,6 +269,24 @@ class ReceiverConfig(_Strict):
     lo_linewidth_hz: float = Field(default=100e3, ge=0)
     phase_reference_delay_s: float = Field(default=0.0, ge=0)
     residual_phase_noise_rad2: float = Field(default=0.0, ge=0)
+    pilot_period_slots: int = Field(default=10, ge=2)
+    pilot_mean_photon_number: float = Field(default=1e6, gt=0)
+    phase_window_pilots: int = Field(default=1, ge=1)
+
+    @model_validator(mode="after")
+    def _phase_reference(self) -> ReceiverConfig:
+        if self.phase_window_pilots % 2 == 0:
+            raise ValueError(
+                "phase_window_pilots must be odd (a centred window), "
+                f"got {self.phase_window_pilots}"
+            )
+        if self.lo == "local" and self.phase_reference_delay_s > 0:
+            raise ValueError(
+                "phase_reference_delay_s applies to a transmitted LO; with lo = 'local' the "
+                "pilots set the phase error (pilot_period_slots, pilot_mean_photon_number, "
+                "phase_window_pilots)"
+            )
+        return self
 
 
 class RamanPoint(_Strict):
@@ -388,6 +415,9 @@ class ScenarioConfig(_Strict):
             lo_linewidth_hz=r.lo_linewidth_hz,
             phase_reference_delay_s=r.phase_reference_delay_s,
             residual_phase_noise_rad2=r.residual_phase_noise_rad2,
+            pilot_period_slots=r.pilot_period_slots,
+            pilot_mean_photon_number=r.pilot_mean_photon_number,
+            phase_window_pilots=r.phase_window_pilots,
         )
         rm = self.raman
         pts = sorted(rm.measured, key=lambda p: p.offset_ghz)

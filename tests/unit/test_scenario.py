@@ -94,6 +94,21 @@ def test_typo_in_fibre_section(tmp_path: Path) -> None:
         ),
         ("[fibre]\n", "[fibre]\nattenuation_model = 'constant'\n", "needs loss_db_per_km"),
         ("quantum_wavelength_nm = 1530.33", "quantum_wavelength_nm = 850", "quantum_wavelength_nm"),
+        (
+            "symbol_rate_hz = 1e8\n",
+            "symbol_rate_hz = 1e8\n[receiver]\nlo = 'local'\nphase_reference_delay_s = 2e-9\n",
+            "phase_reference_delay_s applies to a transmitted LO",
+        ),
+        (
+            "symbol_rate_hz = 1e8\n",
+            "symbol_rate_hz = 1e8\n[receiver]\nphase_window_pilots = 4\n",
+            "phase_window_pilots must be odd",
+        ),
+        (
+            "symbol_rate_hz = 1e8\n",
+            "symbol_rate_hz = 1e8\n[receiver]\npilot_period_slots = 1\n",
+            "receiver.pilot_period_slots",
+        ),
     ],
 )
 def test_bad_values_give_one_clear_line(tmp_path: Path, old: str, new: str, needle: str) -> None:
@@ -101,6 +116,19 @@ def test_bad_values_give_one_clear_line(tmp_path: Path, old: str, new: str, need
         load_scenario(_write(tmp_path, MINIMAL.replace(old, new)))
     assert needle in str(exc.value)
     assert "\n" not in str(exc.value)
+
+
+def test_pilot_parameters_reach_the_receiver(tmp_path: Path) -> None:
+    text = MINIMAL + (
+        "\n[receiver]\nlo = 'local'\npilot_period_slots = 4\npilot_mean_photon_number = 2e5\n"
+        "phase_window_pilots = 3\n"
+    )
+    rx = load_scenario(_write(tmp_path, text)).receiver
+    assert (rx.pilot_period_slots, rx.pilot_mean_photon_number, rx.phase_window_pilots) == (
+        4,
+        2e5,
+        3,
+    )
 
 
 def test_unknown_band_is_rejected(tmp_path: Path) -> None:

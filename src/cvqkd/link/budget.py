@@ -14,7 +14,9 @@ Sources (keys of ``sources_snu``):
   the multiplexer's finite isolation; ``ase``: booster-amplifier ASE the same way
   (:mod:`cvqkd.link.leakage`);
 - ``phase``: residual phase noise 2V_A(1 − e^{−V_err/2}) (Marie & Alléaume, PRA 95, 012316
-  (2017)) (:mod:`cvqkd.link.phase`);
+  (2017)) (:mod:`cvqkd.link.phase`); for a local LO V_err is the pilot-aided recovery's
+  residual (laser drift between pilots + pilot estimation error at Bob's pilot SNR), the
+  same DSP and parameters the simulator uses, so the two agree;
 - ``modulation``: Alice's modulation noise (DAC, RIN) as given in the scenario.
 
 Unpolarised noise (Raman, transmitter floor, ASE) reaches the single-polarisation LO with the
@@ -47,7 +49,13 @@ from numpy.typing import ArrayLike
 
 from cvqkd.link.fwm import fwm_photons_per_mode
 from cvqkd.link.leakage import ase_photons_per_mode, crosstalk_photons_per_mode
-from cvqkd.link.phase import phase_error_variance_rad2, phase_noise_snu
+from cvqkd.link.phase import (
+    phase_error_variance_rad2,
+    phase_noise_snu,
+    pilot_phase_variance_rad2,
+    pilot_residual_phase_variance_rad2,
+    wiener_variance_per_slot_rad2,
+)
 from cvqkd.link.raman import raman_photons_per_mode
 from cvqkd.link.wdm import in_band
 from cvqkd.units import PLANCK_J_S, SPEED_OF_LIGHT_M_S, FloatOrArray
@@ -273,6 +281,25 @@ def noise_budget(scenario: Scenario) -> NoiseBudget:
         delay_s=rx.phase_reference_delay_s,
         residual_rad2=rx.residual_phase_noise_rad2,
     )
+    if rx.lo == "local":
+        # Pilot-aided recovery. The pilots' own excess noise (η T ξ/2 per quadrature, ~1e-4
+        # of the vacuum at 120 km) is left out of their SNR so that the phase entry does not
+        # depend on the classical power (excess_noise_at_power_scale_snu stays exact).
+        v_err += pilot_residual_phase_variance_rad2(
+            pilot_period_slots=rx.pilot_period_slots,
+            window_pilots=rx.phase_window_pilots,
+            wiener_variance_per_slot_rad2=wiener_variance_per_slot_rad2(
+                transmitter_linewidth_hz=tx.laser_linewidth_hz,
+                lo_linewidth_hz=rx.lo_linewidth_hz,
+                symbol_rate_hz=tx.symbol_rate_hz,
+            ),
+            pilot_phase_variance_rad2=pilot_phase_variance_rad2(
+                pilot_mean_photon_number=rx.pilot_mean_photon_number,
+                transmittance=t_total,
+                detector_efficiency=eta,
+                electronic_noise_snu=rx.electronic_noise_snu,
+            ),
+        )
     sources["phase"] = float(
         phase_noise_snu(
             modulation_variance_snu=tx.modulation_variance_snu, phase_error_variance_rad2=v_err

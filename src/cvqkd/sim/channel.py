@@ -54,6 +54,12 @@ class ChannelParameters:
         local_oscillator: "transmitted" (no relative phase drift) or "local" (LLO).
         linewidth_alice_hz, linewidth_bob_hz: laser linewidths [Hz] (LLO phase noise).
         frequency_offset_hz: Alice-laser minus Bob-LO frequency [Hz] (LLO only).
+        pilot_period_slots: one phase pilot every P slots (LLO; None: the session's default).
+        pilot_mean_photon_number: photons per pilot at Alice's output, n_p = |p|²/4 (None:
+            the session's default, a received pilot of 50 √SNU per quadrature).
+        phase_window_pilots: odd averaging window of the pilot phases (None: the session's).
+    The pilot fields come from the scenario's receiver section (``from_budget``), so the
+    simulated residual phase noise and the budget's ``phase`` entry share their parameters.
     """
 
     transmittance: float
@@ -67,6 +73,9 @@ class ChannelParameters:
     linewidth_alice_hz: float = 0.0
     linewidth_bob_hz: float = 0.0
     frequency_offset_hz: float = 0.0
+    pilot_period_slots: int | None = None
+    pilot_mean_photon_number: float | None = None
+    phase_window_pilots: int | None = None
     label: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
@@ -94,6 +103,15 @@ class ChannelParameters:
             raise ConfigError(f"symbol_rate_hz must be > 0, got {self.symbol_rate_hz}")
         if self.linewidth_alice_hz < 0 or self.linewidth_bob_hz < 0:
             raise ConfigError("laser linewidths must be >= 0 Hz")
+        if self.pilot_period_slots is not None and self.pilot_period_slots < 2:
+            raise ConfigError(f"pilot_period_slots must be >= 2, got {self.pilot_period_slots}")
+        if self.pilot_mean_photon_number is not None and not self.pilot_mean_photon_number > 0:
+            raise ConfigError(
+                f"pilot_mean_photon_number must be > 0, got {self.pilot_mean_photon_number}"
+            )
+        w = self.phase_window_pilots
+        if w is not None and (w < 1 or w % 2 == 0):
+            raise ConfigError(f"phase_window_pilots must be an odd number >= 1, got {w}")
         sources = {str(k): float(v) for k, v in dict(self.excess_noise_sources_snu).items()}
         for k, v in sources.items():
             if not (math.isfinite(v) and v >= 0.0):
@@ -127,8 +145,10 @@ class ChannelParameters:
 
         Every budget source is injected as Gaussian noise, except the ``phase`` entry when the
         LO is local: the simulator then draws the laser phase noise itself (Wiener process
-        from the scenario's linewidths) and recovers it from pilots, so the residual phase
-        error appears in the data as it does in a real receiver. ``overrides`` replace fields.
+        from the scenario's linewidths) and recovers it from pilots with the scenario's pilot
+        period, pilot photon number and averaging window, so the residual phase error appears
+        in the data as it does in a real receiver — and matches the budget's ``phase`` entry,
+        computed from the same parameters. ``overrides`` replace fields.
         """
         lo = str(_first_attr(scenario, _LO_PATHS, "transmitted"))
         lo = "local" if lo.lower() in ("local", "llo", "locally_generated") else "transmitted"
@@ -149,6 +169,12 @@ class ChannelParameters:
             frequency_offset_hz=float(_first_attr(scenario, _OFFSET_PATHS, 0.0)),
             label=str(getattr(scenario, "name", "")),
         )
+        if lo == "local":
+            rx = getattr(scenario, "receiver", None)
+            for name in ("pilot_period_slots", "pilot_mean_photon_number", "phase_window_pilots"):
+                value = getattr(rx, name, None)
+                if value is not None:
+                    kwargs[name] = value
         kwargs.update(overrides)
         return cls(**kwargs)
 

@@ -39,6 +39,7 @@ from cvqkd.dataset import (
     TransmissionBlock,
 )
 from cvqkd.errors import ConfigError
+from cvqkd.link.phase import pilot_residual_phase_variance_rad2
 from cvqkd.sim.channel import ChannelParameters, phase_walk, transmit
 from cvqkd.sim.detection import Adc, heterodyne, homodyne, receiver_output
 from cvqkd.sim.modulation import MODULATIONS, draw_symbols
@@ -55,23 +56,27 @@ DEFAULT_PILOT_AMPLITUDE_AT_BOB = 50.0
 
 
 def predicted_phase_error_variance_rad2(
-    *, pilot_period: int, wiener_variance_per_symbol_rad2: float, pilot_phase_variance_rad2: float
+    *,
+    pilot_period: int,
+    wiener_variance_per_symbol_rad2: float,
+    pilot_phase_variance_rad2: float,
+    window_pilots: int = 1,
 ) -> float:
-    """Mean residual phase-error variance of linear interpolation between single pilots (W = 1).
-
-    At fraction f = j/P of the way between two pilots the error is a Brownian-bridge term,
-    variance σ_w² P f(1 − f), plus the interpolated pilot errors, σ_n²[(1 − f)² + f²]; averaged
-    over the P slots j = 0..P−1 of a frame (a derivation for this DSP, exact for Gaussian
-    pilot errors; σ_n² ≈ N/A² with N the per-quadrature noise and A the pilot amplitude at Bob).
+    """Mean residual phase-error variance [rad²] of this DSP (pilots every P slots, centred
+    window of W pilots, linear interpolation): the noise budget's formula,
+    :func:`cvqkd.link.phase.pilot_residual_phase_variance_rad2`. For W = 1, at fraction
+    f = j/P between two pilots: σ_w² P f(1 − f) + σ_n²[(1 − f)² + f²], averaged over j = 0..P−1.
 
     >>> predicted_phase_error_variance_rad2(pilot_period=2, wiener_variance_per_symbol_rad2=0.0,
     ...     pilot_phase_variance_rad2=1.0)
     0.75
     """
-    f = np.arange(pilot_period) / pilot_period
-    bridge = wiener_variance_per_symbol_rad2 * pilot_period * f * (1 - f)
-    noise = pilot_phase_variance_rad2 * ((1 - f) ** 2 + f**2)
-    return float(np.mean(bridge + noise))
+    return pilot_residual_phase_variance_rad2(
+        pilot_period_slots=pilot_period,
+        window_pilots=window_pilots,
+        wiener_variance_per_slot_rad2=wiener_variance_per_symbol_rad2,
+        pilot_phase_variance_rad2=pilot_phase_variance_rad2,
+    )
 
 
 @dataclass(frozen=True)
@@ -81,10 +86,12 @@ class SessionSettings:
     Attributes:
         modulation: "gaussian" or a constellation name (:data:`MODULATIONS`).
         shaping_nu: ν for probabilistically shaped QAM (None: default).
-        pilot_period: P, one pilot every P slots; None: 10 for a local LO, 0 (none) otherwise.
-        pilot_amplitude_snu: |p| of Alice's pilot [√SNU]; None: received amplitude 30 √SNU.
-        phase_window_pilots: W, odd window (pilots) of the phase-estimate average (1: none,
-            best for Wiener phase noise with strong pilots).
+        pilot_period: P, one pilot every P slots; None: the channel's ``pilot_period_slots``
+            (the scenario's), else 10 for a local LO, 0 (none) otherwise.
+        pilot_amplitude_snu: |p| of Alice's pilot [√SNU]; None: 2√n_p from the channel's
+            ``pilot_mean_photon_number``, else a received amplitude of 50 √SNU.
+        phase_window_pilots: W, odd window (pilots) of the phase-estimate average; None: the
+            channel's, else 1 (none: best for Wiener phase noise with strong pilots).
         shot_noise_calibration_fraction: share of payload slots used for shot-noise calibration.
         electronic_noise_calibration_fraction: share used for electronic-noise calibration.
         adc_bits: ADC resolution (0: ideal, float samples, no clipping).
@@ -98,7 +105,7 @@ class SessionSettings:
     shaping_nu: float | None = None
     pilot_period: int | None = None
     pilot_amplitude_snu: float | None = None
-    phase_window_pilots: int = 1
+    phase_window_pilots: int | None = None
     shot_noise_calibration_fraction: float = 0.1
     electronic_noise_calibration_fraction: float = 0.05
     adc_bits: int = 12
@@ -115,7 +122,8 @@ class SessionSettings:
             raise ConfigError(
                 f"pilot_period must be 0 (no pilots) or >= 2, got {self.pilot_period}"
             )
-        if self.phase_window_pilots < 1 or self.phase_window_pilots % 2 == 0:
+        w = self.phase_window_pilots
+        if w is not None and (w < 1 or w % 2 == 0):
             raise ConfigError(
                 f"phase_window_pilots must be an odd number >= 1, got {self.phase_window_pilots}"
             )
@@ -137,6 +145,7 @@ class SessionSettings:
 @dataclass(frozen=True)
 class _Plan:
     period: int
+    window: int
     pilot_symbol: complex
     gain: float
     adc: Adc
@@ -144,15 +153,18 @@ class _Plan:
 
 
 def _plan(ch: ChannelParameters, s: SessionSettings) -> _Plan:
-    period = s.pilot_period
+    period = s.pilot_period if s.pilot_period is not None else ch.pilot_period_slots
     if period is None:
         period = 10 if ch.local_oscillator == "local" else 0
+    window = s.phase_window_pilots or ch.phase_window_pilots or 1
     if ch.local_oscillator == "local" and period == 0:
         raise ConfigError("a local LO needs pilots for phase recovery: set pilot_period >= 2")
     eta_t = ch.detector_efficiency * ch.transmittance
     het = ch.detection == "heterodyne"
     if s.pilot_amplitude_snu is not None:
         pilot_amp = float(s.pilot_amplitude_snu)
+    elif ch.pilot_mean_photon_number is not None:
+        pilot_amp = 2.0 * math.sqrt(ch.pilot_mean_photon_number)  # n = |p|²/4 (vacuum = 1)
     else:
         pilot_amp = DEFAULT_PILOT_AMPLITUDE_AT_BOB / math.sqrt(eta_t / 2.0)
     pilot_at_bob = math.sqrt(eta_t / 2.0) * pilot_amp if period else 0.0
@@ -181,12 +193,14 @@ def _plan(ch: ChannelParameters, s: SessionSettings) -> _Plan:
         "adc_full_scale_snu": fs,
         "lo_power_drift_fraction": s.lo_power_drift_fraction,
     }
-    if period and s.phase_window_pilots == 1:
+    if period:
+        # the noise budget's model (cvqkd.link.phase), same pilot parameters
         noise_q = 1 + ch.electronic_noise_snu + eta_t * ch.excess_noise_snu / 2
         v_err = predicted_phase_error_variance_rad2(
             pilot_period=period,
             wiener_variance_per_symbol_rad2=ch.phase_noise_variance_per_symbol,
             pilot_phase_variance_rad2=noise_q / pilot_at_bob**2,
+            window_pilots=window,
         )
         # Marie & Alléaume 2017: ξ_phase = 2 V_A (1 − e^{−V_err/2}), input-referred.
         truth["phase_error_variance_rad2_predicted"] = v_err
@@ -206,7 +220,14 @@ def _plan(ch: ChannelParameters, s: SessionSettings) -> _Plan:
         source="simulation",
         truth=truth,
     )
-    return _Plan(period=period, pilot_symbol=complex(pilot_amp), gain=gain, adc=adc, metadata=meta)
+    return _Plan(
+        period=period,
+        window=window,
+        pilot_symbol=complex(pilot_amp),
+        gain=gain,
+        adc=adc,
+        metadata=meta,
+    )
 
 
 def count_pilots(n_symbols: int, pilot_period: int) -> int:
@@ -231,7 +252,7 @@ def _raw_chunks(
     period = plan.period
     het = ch.detection == "heterodyne"
     fs, fe = s.shot_noise_calibration_fraction, s.electronic_noise_calibration_fraction
-    h = s.phase_window_pilots // 2
+    h = plan.window // 2
     if period:
         step = max(h + 2, s.chunk_slots // period) * period
     else:
@@ -377,7 +398,7 @@ def simulate_stream(
     if n_symbols < 1:
         raise ConfigError(f"n_symbols must be >= 1, got {n_symbols}")
     plan = _plan(channel, s)
-    h = s.phase_window_pilots // 2
+    h = plan.window // 2
     before = np.zeros(0)
     pending: _Raw | None = None
     for raw in _raw_chunks(channel, s, plan, n_symbols, rng):
@@ -387,15 +408,13 @@ def simulate_stream(
                 before,
                 raw.pilot_phase[: h + 1],
                 plan=plan,
-                window=s.phase_window_pilots,
+                window=plan.window,
                 n_total=n_symbols,
             )
             before = np.concatenate((before, pending.pilot_phase))[-h:] if h else np.zeros(0)
         pending = raw
     assert pending is not None
-    yield _finish(
-        pending, before, np.zeros(0), plan=plan, window=s.phase_window_pilots, n_total=n_symbols
-    )
+    yield _finish(pending, before, np.zeros(0), plan=plan, window=plan.window, n_total=n_symbols)
 
 
 def simulate_block(

@@ -104,6 +104,7 @@ def main() -> None:
     ap.add_argument("--dimension", type=int, default=8)
     ap.add_argument("--max-iter", type=int, default=500)
     ap.add_argument("--backend", default="auto")
+    ap.add_argument("--schedule", default=None, choices=["layered", "flooding"])
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--skip-speed", action="store_true", help="skip the decoder-speed part")
     ap.add_argument("--quick", action="store_true", help="n = 100 000, 4 frames, rate 0.02")
@@ -170,6 +171,7 @@ def main() -> None:
                 batch_frames=batch,
                 max_iterations=args.max_iter,
                 backend=backend,  # type: ignore[arg-type]
+                schedule=args.schedule,
             )
             print(
                 f"{lay.rate:.5f}\t{lay.code.name}\t{lay.code.n_vars}\t{p.beta:.4f}\t"

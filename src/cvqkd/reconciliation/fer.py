@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from cvqkd.errors import ConfigError
-from cvqkd.reconciliation.decoder import Backend, decode
+from cvqkd.reconciliation.decoder import Backend, Schedule, decode
 from cvqkd.reconciliation.mdr import alice_llr, awgn_capacity, bob_encode
 from cvqkd.reconciliation.reconcile import KNOWN_LLR, FrameLayout
 
@@ -93,6 +93,7 @@ def fer_point(
     batch_frames: int = 4,
     max_iterations: int = 500,
     backend: Backend = "auto",
+    schedule: Schedule | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> FerPoint:
     """Simulate frames at one ``snr`` until ``target_errors`` errors or ``max_frames`` frames.
@@ -131,7 +132,14 @@ def fer_point(
         full[:, data_pos] = llr.reshape(f, n_data)
         full[:, lay.shortened] = KNOWN_LLR
         t0 = time.perf_counter()
-        res = decode(lay.code, full, syn, max_iterations=max_iterations, backend=backend)
+        res = decode(
+            lay.code,
+            full,
+            syn,
+            max_iterations=max_iterations,
+            backend=backend,
+            schedule=schedule,
+        )
         t_decode += time.perf_counter() - t0
         wrong = np.any(res.bits[:, data_pos] != bits, axis=1)
         bad = wrong | ~res.converged

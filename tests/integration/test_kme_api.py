@@ -492,6 +492,15 @@ def test_keep_alive_serves_many_requests_on_one_connection(kmes: DevKmePair) -> 
         resp = conn.getresponse()
         assert resp.status == 400
         resp.read()
+        # Errors found before the body is parsed still consume it: the stream stays in step.
+        conn.request("POST", "/api/v1/keys/SAE_B/enc_keys?number=2", body=b'{"number": 1}')
+        resp = conn.getresponse()
+        assert resp.status == 400
+        resp.read()
+        conn.request("POST", "/api/v1/keys/NOBODY/enc_keys", body=b'{"number": 1}')
+        resp = conn.getresponse()
+        assert resp.status == 400
+        resp.read()
         conn.request("GET", "/api/v1/keys/SAE_B/status")
         assert conn.getresponse().status == 200 and conn.sock is first_sock
     finally:

@@ -80,6 +80,7 @@ class _Handler(BaseHTTPRequestHandler):
     sys_version = ""
     timeout = 120  # idle keep-alive connections are closed after this many seconds
     server: KmeServer
+    _body: bytes = b""
 
     # -- plumbing --------------------------------------------------------------------------
 
@@ -115,7 +116,9 @@ class _Handler(BaseHTTPRequestHandler):
             raise EtsiError(401, "the client certificate has no common name")
         return cn
 
-    def _read_json(self, *, empty_ok: bool) -> dict[str, Any]:
+    def _read_body(self) -> bytes:
+        """The whole request body (read before anything can fail, so that a keep-alive
+        connection stays in step)."""
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
             self.close_connection = True
             raise EtsiError(400, "chunked request bodies are not supported; send Content-Length")
@@ -127,7 +130,10 @@ class _Handler(BaseHTTPRequestHandler):
         if length < 0 or length > MAX_BODY_BYTES:
             self.close_connection = True
             raise EtsiError(400, f"request body larger than {MAX_BODY_BYTES} bytes")
-        raw = self.rfile.read(length) if length else b""
+        return self.rfile.read(length) if length else b""
+
+    def _json(self, *, empty_ok: bool) -> dict[str, Any]:
+        raw = self._body
         if not raw.strip():
             if empty_ok:
                 return {}
@@ -149,6 +155,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._dispatch("POST")
 
     def _method_not_allowed(self) -> None:
+        # The body (if any) is not read: close the connection rather than parse it as a request.
         self._send(405, {"message": f"method {self.command} not allowed"}, close=True)
 
     do_PUT = do_DELETE = do_PATCH = do_HEAD = _method_not_allowed
@@ -160,15 +167,15 @@ class _Handler(BaseHTTPRequestHandler):
         peer_call = split.path == "/kme/v1/reservations"
         call = m.group(2) if m else ("reservations" if peer_call else "?")
         try:
+            self._body = b""
+            self._body = self._read_body()
             caller = self._caller()
             if peer_call and method == "POST":
-                out = svc.peer_reserve(caller_kme_id=caller, body=self._read_json(empty_ok=False))
+                out = svc.peer_reserve(caller_kme_id=caller, body=self._json(empty_ok=False))
             elif split.path == "/kme/v1/metrics" and method == "GET":
-                self._read_json(empty_ok=True)
                 call = "metrics"
                 out = svc.metrics_for(caller)
             elif m is None:
-                self._read_json(empty_ok=True)
                 raise EtsiError(404, f"no such resource: {split.path}")
             else:
                 sae = urllib.parse.unquote(m.group(1))
@@ -194,9 +201,8 @@ class _Handler(BaseHTTPRequestHandler):
                 raise EtsiError(405, "status is GET only")
             if query:
                 raise EtsiError(400, "POST takes its parameters in the JSON body, not the query")
-            body = self._read_json(empty_ok=(call == "enc_keys"))
+            body = self._json(empty_ok=(call == "enc_keys"))
         else:
-            self._read_json(empty_ok=True)
             body = self._query_body(call, params)
         if call == "status":
             return svc.status(caller_sae_id=caller, slave_sae_id=sae)

@@ -72,6 +72,8 @@ def test_fer_errors(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
     path = _alist(tmp_path)
     assert run(["fer", "--alist", path, "--snr-db", "1", "--dimension", "3"]) == 2
     assert "--dimension" in capsys.readouterr().err
+    assert run(["fer", "--alist", path, "--snr-db", "1", "--schedule", "x"]) == 2
+    assert "--schedule" in capsys.readouterr().err
     assert run(["fer", "--alist", path]) == 2
     assert "exactly one of" in capsys.readouterr().err
     assert run(["fer", "--alist", path, "--snr-db", "a,b"]) == 2

@@ -46,6 +46,7 @@ def fer_report(
     max_iterations: int,
     backend: str,
     seed: int,
+    schedule: str | None = None,
     code_name: str | None,
     alist: str | None,
     batch_frames: int,
@@ -63,6 +64,8 @@ def fer_report(
         raise ConfigError(f"--dimension must be 1, 2, 4 or 8, got {dimension}")
     if backend not in ("auto", "numba", "cuda", "reference"):
         raise ConfigError(f"--backend must be auto, numba, cuda or reference, got {backend!r}")
+    if schedule not in (None, "layered", "flooding"):
+        raise ConfigError(f"--schedule must be layered or flooding, got {schedule!r}")
     if (snr_db is None) == (beta is None):
         raise ConfigError("give exactly one of --snr-db and --beta")
     if target_errors < 1 or max_frames < 1 or frame_length < 1 or max_iterations < 1:
@@ -91,6 +94,7 @@ def fer_report(
                 max_frames=max_frames,
                 max_iterations=max_iterations,
                 backend=backend,  # type: ignore[arg-type]
+                schedule=schedule,  # type: ignore[arg-type]
                 batch_frames=batch_frames,
                 progress=cb,
             )
@@ -104,6 +108,7 @@ def fer_report(
         "shortened": int(layout.shortened.size),
         "dimension": dimension,
         "max_iterations": max_iterations,
+        "schedule": schedule or "default",
         "seed": seed,
         "points": [
             {
@@ -140,6 +145,9 @@ def fer_command(
     dimension: int = typer.Option(8, "--dimension", help="MDR dimension d (1, 2, 4, 8)."),
     max_iterations: int = typer.Option(500, "--max-iterations", help="Decoder iteration cap."),
     backend: str = typer.Option("auto", "--backend", help="auto, numba, cuda or reference."),
+    schedule: str = typer.Option(
+        None, "--schedule", help="layered or flooding (default: layered on CPU, flooding on GPU)."
+    ),
     code_name: str = typer.Option(None, "--code", help="Family member to adapt (e.g. rl-r0.02)."),
     alist: str = typer.Option(None, "--alist", help="Use this alist code file instead."),
     batch_frames: int = typer.Option(4, "--batch-frames", help="Frames decoded together."),
@@ -183,6 +191,7 @@ def fer_command(
             code_name=code_name,
             alist=alist,
             batch_frames=batch_frames,
+            schedule=schedule,
             progress=make_cb,
         )
     finally:

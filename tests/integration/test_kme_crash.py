@@ -271,6 +271,8 @@ def test_kill_9_of_the_serving_kme_then_restart(tmp_path: Path) -> None:
             for start in range(0, len(received), 128):
                 batch = received[start : start + 128]
                 assert bob.get_keys_with_ids("SAE_A", [k.key_id for k in batch]) == batch
+        kme_b.send_signal(signal.SIGTERM)  # a clean stop: exit status 0
+        assert kme_b.wait(timeout=10) == 0
     finally:
         stop.set()
         for p in (kme_a, kme_b):

@@ -23,6 +23,7 @@ def serve(
 ) -> None:
     """Start one KME and serve until interrupted (Ctrl-C)."""
     import logging
+    import signal
     import sys
 
     from cvqkd.kms.api import build_server
@@ -35,6 +36,11 @@ def serve(
         f"KME {cfg.kme_id} serving ETSI GS QKD 014 on https://{cfg.listen.host}:{server.port} "
         f"(store {cfg.store.url.split('@')[-1]})\n"
     )
+
+    def _stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _stop)  # SIGTERM stops as cleanly as Ctrl-C
     try:
         server.serve_forever(poll_interval=0.5)
     except KeyboardInterrupt:

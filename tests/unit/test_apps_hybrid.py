@@ -1,8 +1,10 @@
-"""Hybrid key derivation (QKD key + ML-KEM-768 through HKDF-SHA-256) and ML-KEM-768 itself.
+"""Hybrid key derivation (QKD key + ML-KEM-768 [+ X25519] through HKDF-SHA-256), ML-KEM-768, X25519.
 
 - HKDF: RFC 5869 Appendix A vectors, for the project's HKDF and for ``cryptography``'s.
-- Derivation: tests/data/apps_hybrid_vectors.json, recomputed here by an independent
-  implementation of the documented construction (``cryptography``'s HKDF, ``struct`` packing).
+- Derivation: tests/data/apps_hybrid_vectors.json, recomputed here by two independent
+  implementations of the documented construction (``struct`` packing; ``cryptography``'s HKDF,
+  and HKDF written out with ``hmac``/``hashlib``), with and without the X25519 input.
+- X25519: RFC 7748 §5.2 and §6.1 vectors (tests/data/rfc7748_x25519.json) for the library used.
 - ML-KEM-768: Wycheproof known-answer test (keygen from seed, decapsulation), an invalid public
   key, and FIPS 203 identities computed with hashlib (rho = SHA3-512(d || k)[:32]; implicit
   rejection K = SHAKE256(z || c, 32)).
@@ -12,6 +14,7 @@ All comparisons are exact: these are deterministic byte functions.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import struct
 
 import pytest
@@ -23,6 +26,7 @@ from cvqkd.errors import ConfigError, DataFormatError
 from tests.conftest import load_reference
 
 RFC5869 = load_reference("rfc5869_hkdf_sha256.json")["cases"]
+RFC7748 = load_reference("rfc7748_x25519.json")
 KAT = load_reference("mlkem768_kat.json")
 VECTORS = load_reference("apps_hybrid_vectors.json")
 
@@ -42,25 +46,43 @@ def reference_derive(
     chain: bytes | None,
     length: int,
     label: bytes,
+    x25519_secret: bytes | None = None,
+    x25519_publics: bytes | None = None,
 ) -> bytes:
-    """The construction of docs/apps.md written out independently (cryptography's HKDF)."""
+    """The construction of docs/apps.md written out independently, HKDF computed twice.
+
+    Once with ``cryptography``'s HKDF, once as RFC 5869 §2.2-2.3 with ``hmac``/``hashlib``;
+    the two must agree (they are both checked against RFC 5869 Appendix A above).
+    """
 
     def lp(b: bytes) -> bytes:
         return struct.pack(">I", len(b)) + b
 
-    mode = (1 if qkd_key else 0) | (2 if mlkem_secret else 0)
+    mode = (1 if qkd_key else 0) | (2 if mlkem_secret else 0) | (4 if x25519_secret else 0)
     ikm = lp(qkd_key or b"") + lp(mlkem_secret or b"")
+    x_info = b""
+    if x25519_secret:
+        ikm += lp(x25519_secret)
+        x_info = lp(hashlib.sha256(x25519_publics or b"").digest())
     info = (
         lp(label)
         + struct.pack(">B", mode)
         + lp((qkd_key_id or "").encode())
         + lp(hashlib.sha256(ek).digest() if ek else b"")
         + lp(hashlib.sha256(ct).digest() if ct else b"")
+        + x_info
         + lp(context)
         + struct.pack(">H", length)
     )
     salt = chain if chain else bytes(32)
-    return HKDF(algorithm=hashes.SHA256(), length=length, salt=salt, info=info).derive(ikm)
+    via_lib = HKDF(algorithm=hashes.SHA256(), length=length, salt=salt, info=info).derive(ikm)
+    prk = hmac.new(salt, ikm, hashlib.sha256).digest()
+    okm, block, counter = b"", b"", 1
+    while len(okm) < length:
+        block = hmac.new(prk, block + info + bytes([counter]), hashlib.sha256).digest()
+        okm, counter = okm + block, counter + 1
+    assert okm[:length] == via_lib
+    return via_lib
 
 
 @pytest.mark.parametrize("case", RFC5869, ids=[c["name"] for c in RFC5869])
@@ -84,6 +106,8 @@ def test_derivation_vectors(case: dict) -> None:  # type: ignore[type-arg]
         context=bytes.fromhex(case["context_hex"]),
         chain_key=_h(case["chain_hex"]),
         length=case["length"],
+        x25519_shared_secret=_h(case.get("x25519_secret_hex")),
+        x25519_public_keys=_h(case.get("x25519_publics_hex")),
     )
     got = hybrid.derive_hybrid_key(**kwargs)  # type: ignore[arg-type]
     ref = reference_derive(
@@ -96,6 +120,8 @@ def test_derivation_vectors(case: dict) -> None:  # type: ignore[type-arg]
         chain=kwargs["chain_key"],  # type: ignore[arg-type]
         length=case["length"],
         label=VECTORS["label"].encode(),
+        x25519_secret=kwargs["x25519_shared_secret"],  # type: ignore[arg-type]
+        x25519_publics=kwargs["x25519_public_keys"],  # type: ignore[arg-type]
     )
     assert ref.hex() == case["okm_hex"]  # the stored vector is the documented construction
     assert got.hex() == case["okm_hex"]
@@ -111,6 +137,8 @@ def test_every_bound_input_changes_the_key() -> None:
         context=b"ctx",
         chain_key=None,
         length=32,
+        x25519_shared_secret=bytes(range(64, 96)),
+        x25519_public_keys=bytes(range(96, 160)),
     )
     k0 = hybrid.derive_hybrid_key(**base)  # type: ignore[arg-type]
     changes = {
@@ -121,11 +149,16 @@ def test_every_bound_input_changes_the_key() -> None:
         "mlkem_ciphertext": b"\x04" * 1088,
         "context": b"ctY",
         "chain_key": b"\x05" * 32,
+        "x25519_shared_secret": bytes(range(65, 97)),
+        "x25519_public_keys": bytes(range(97, 161)),
     }
     for name, value in changes.items():
         assert hybrid.derive_hybrid_key(**{**base, name: value}) != k0, name  # type: ignore[arg-type]
     # the length is bound too: a 64-byte output does not start with the 32-byte one
     assert hybrid.derive_hybrid_key(**{**base, "length": 64})[:32] != k0  # type: ignore[arg-type]
+    # dropping X25519 changes the mode byte and the IKM
+    no_x = {**base, "x25519_shared_secret": None, "x25519_public_keys": None}
+    assert hybrid.derive_hybrid_key(**no_x) != k0  # type: ignore[arg-type]
 
 
 def test_length_prefix_separates_inputs() -> None:
@@ -140,6 +173,49 @@ def test_needs_a_secret() -> None:
         hybrid.derive_hybrid_key(qkd_key=None, mlkem_shared_secret=None)
     with pytest.raises(DataFormatError):
         hybrid.derive_hybrid_key(qkd_key=bytes(32), mlkem_shared_secret=bytes(31))
+    # X25519 is a third input, never the only one (it is not post-quantum)
+    with pytest.raises(ConfigError, match="needs a QKD key"):
+        hybrid.derive_hybrid_key(
+            qkd_key=None, x25519_shared_secret=bytes(32), x25519_public_keys=bytes(64)
+        )
+    with pytest.raises(DataFormatError, match="X25519"):
+        hybrid.derive_hybrid_key(qkd_key=bytes(32), x25519_shared_secret=bytes(32))
+
+
+# -- X25519 (RFC 7748) ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("case", RFC7748["scalar_mult"], ids=lambda c: c["name"])
+def test_x25519_rfc7748_scalar_mult(case: dict) -> None:  # type: ignore[type-arg]
+    out = hybrid.x25519_shared(bytes.fromhex(case["scalar_hex"]), bytes.fromhex(case["u_hex"]))
+    assert out.hex() == case["out_hex"]
+
+
+def test_x25519_rfc7748_iterated() -> None:
+    # RFC 7748 §5.2: k = u = 9; repeat k, u = X25519(k, u), k
+    k = u = bytes([9]) + bytes(31)
+    want = {c["iterations"]: c["k_hex"] for c in RFC7748["iterated"]}
+    for i in range(1, max(want) + 1):
+        k, u = hybrid.x25519_shared(k, u), k
+        if i in want:
+            assert k.hex() == want[i], i
+
+
+def test_x25519_rfc7748_diffie_hellman() -> None:
+    dh = {k: bytes.fromhex(v) for k, v in RFC7748["diffie_hellman"].items()}
+    base = bytes([9]) + bytes(31)
+    assert hybrid.x25519_shared(dh["alice_private_hex"], base) == dh["alice_public_hex"]
+    assert hybrid.x25519_shared(dh["bob_private_hex"], base) == dh["bob_public_hex"]
+    assert hybrid.x25519_shared(dh["alice_private_hex"], dh["bob_public_hex"]) == dh["shared_hex"]
+    assert hybrid.x25519_shared(dh["bob_private_hex"], dh["alice_public_hex"]) == dh["shared_hex"]
+
+
+def test_x25519_refuses_small_order_point() -> None:
+    # u = 0 is of small order: the shared secret would be all zeros (RFC 7748 §6.1 check)
+    pair = hybrid.x25519_generate()
+    with pytest.raises(DataFormatError, match="small order"):
+        hybrid.x25519_shared(pair.private_key, bytes(32))
+    assert pair.private_key.hex() not in repr(pair)
 
 
 # -- ML-KEM-768 -------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""The AES-256-GCM record stream: round trips, rekeying, tampering, lost keys, nonce uniqueness.
+"""The AES-256-GCM record stream: round trips, rekeying (also when idle), tampering, lost keys,
+nonce uniqueness, the X25519 third input. Handshake authentication: test_apps_handshake.py.
 
 Sender and receiver run sans-I/O against an in-memory key pool (one-time delivery, like a KME);
 the socket path is covered at the end and, with real KMEs, in tests/integration.
@@ -95,6 +96,105 @@ def test_time_based_rekey() -> None:
     assert b"".join(rx.open_all(wire)) == b"x" * 500
     # writes at t = 0, 0.6, 1.2, 1.8, 2.4: new keys at 0, 1.2 and 2.4
     assert tx.metrics.epochs == 3
+
+
+def test_idle_sender_rekeys_on_the_timer() -> None:
+    clock = FakeClock()
+    tx, rx, pool = pair(tp.TransportConfig(rekey_seconds=1.0), clock=clock)
+    assert tx.next_rekey_in() is None  # no epoch yet: nothing to refresh
+    wire = b"".join(tx.seal(b"x" * 100))  # epoch 1 at t = 0
+    assert tx.next_rekey_in() == 1.0 and tx.poll() == []
+    clock.t = 0.999
+    assert tx.poll() == []
+    for t in (1.0, 2.5, 3.5):  # idle: no data, the timer still rekeys
+        clock.t = t
+        assert tx.next_rekey_in() == 0.0
+        records = tx.poll()
+        assert len(records) == 1 and records[0][0] == tp.TYPE_KEY
+        assert tx.poll() == []  # once per interval
+        wire += records[0]
+    wire += b"".join(tx.seal(b"y" * 100)) + tx.finish()
+    assert b"".join(rx.open_all(wire)) == b"x" * 100 + b"y" * 100
+    assert tx.metrics.idle_rekeys == 3
+    assert tx.metrics.epochs == rx.metrics.epochs == 4 == pool.keys_retrieved
+
+
+class SlowSource:
+    """A source that gives one chunk, stays idle for ``idle_s``, then gives another and ends."""
+
+    def __init__(self, idle_s: float) -> None:
+        self.parts = [b"first", b"second", b""]
+        self.idle_s = idle_s
+
+    def read(self, n: int = -1) -> bytes:
+        if len(self.parts) == 2:
+            import time
+
+            time.sleep(self.idle_s)
+        return self.parts.pop(0)
+
+
+def test_idle_rekey_over_a_socket() -> None:
+    import io
+
+    pool = InMemoryKeyPool()
+    cfg = tp.TransportConfig(rekey_seconds=0.05)
+    a, b = socket.socketpair()
+    sink = io.BytesIO()
+    result: dict[str, object] = {}
+
+    def receiver() -> None:
+        result["rx"] = tp.receive_stream(b, sink, key_source=pool.slave(), config=cfg)
+
+    t = threading.Thread(target=receiver)
+    t.start()
+    report = tp.send_stream(a, SlowSource(0.4), key_source=pool.master(), config=cfg)  # type: ignore[arg-type]
+    t.join(10)
+    a.close()
+    b.close()
+    assert sink.getvalue() == b"firstsecond"
+    rx_report = result["rx"]
+    # 0.4 s idle at one rekey per 0.05 s: about 8 idle rekeys; at least 4 even on a busy machine
+    assert report.metrics["idle_rekeys"] >= 4
+    assert report.epochs == rx_report.epochs == report.qkd_keys_used  # type: ignore[attr-defined]
+
+
+def test_x25519_third_input() -> None:
+    cfg = tp.TransportConfig(
+        hybrid="qkd+mlkem+x25519", rekey_bytes=100, record_bytes=100, rekey_seconds=None
+    )
+    tx, rx, _ = pair(cfg)
+    wire = run(tx, PLAIN[:300], chunk=300)
+    recs = split_records(wire)
+    assert recs[0][tp.HEADER.size] == 7  # key mode: QKD | ML-KEM | X25519
+    assert len(recs[0]) == tp.HEADER.size + 1 + 16 + 2 + 1088 + 32 + 32 + 16
+    assert b"".join(rx.open_all(wire)) == PLAIN[:300]
+    # a flipped byte of the sender's X25519 public key fails the key confirmation
+    tx, rx, _ = pair(cfg)
+    recs = split_records(run(tx, PLAIN[:300], chunk=300))
+    at = tp.HEADER.size + 1 + 16 + 2 + 1088 + 5
+    with pytest.raises(AuthenticationError, match="KEY record of epoch 1"):
+        _feed(rx, [_flip(recs[0], at)])
+    # both ends must agree on the inputs
+    pool = InMemoryKeyPool()
+    tx = tp.SenderSession(key_source=pool.master(), config=tp.TransportConfig())
+    rx = tp.ReceiverSession(key_source=pool.slave(), config=cfg)
+    with pytest.raises(ConfigError, match="qkd\\+mlkem\\+x25519"):
+        tx.start(rx.hello())
+    with pytest.raises(ConfigError, match="needs mode hybrid"):
+        tp.TransportConfig(mode="qkd", hybrid="qkd+mlkem+x25519")
+
+
+def test_x25519_in_pqc_only_epochs() -> None:
+    pol = PolicyConfig(policy="pqc-only", wait_timeout_s=0.1)
+    cfg = tp.TransportConfig(
+        hybrid="qkd+mlkem+x25519", rekey_bytes=100, record_bytes=100, rekey_seconds=None, policy=pol
+    )
+    tx, rx, _ = pair(cfg, pool=InMemoryKeyPool(capacity=1))
+    wire = run(tx, PLAIN[:300], chunk=300)
+    modes = [r[tp.HEADER.size] for r in split_records(wire) if r[0] == tp.TYPE_KEY]
+    assert modes == [7, 6, 6]  # then ML-KEM + X25519 without QKD key
+    assert b"".join(rx.open_all(wire)) == PLAIN[:300]
 
 
 @pytest.mark.parametrize("mode", ["qkd", "hybrid"])

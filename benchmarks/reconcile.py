@@ -94,7 +94,7 @@ def decoder_speed(code, *, snr: float, backend: str, frames: int = 2) -> None:  
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=1_000_000, help="frame length (block length)")
-    ap.add_argument("--rates", type=float, nargs="+", default=[0.01, 0.02, 0.05, 0.1])
+    ap.add_argument("--rates", type=float, nargs="*", default=[0.01, 0.02, 0.05, 0.1])
     ap.add_argument("--beta", type=float, nargs="+", default=[0.93, 0.95])
     ap.add_argument("--frames", type=int, default=20, help="max frames per point")
     ap.add_argument("--target-errors", type=int, default=10)

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 
 def _cvqkd(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
@@ -45,4 +47,36 @@ def test_plan_unknown_scenario_is_one_line() -> None:
     proc = _cvqkd("plan", "no-such-scenario", "--no-plots")
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+_TINY = ("--json", "--no-plots", "--points", "4", "--frontier-points", "2", "--channel-limit", "20")
+
+
+def test_plan_workers_give_the_serial_answer() -> None:
+    serial = _cvqkd("plan", "seed-120km", *_TINY)
+    pool = _cvqkd("plan", "seed-120km", *_TINY, "--workers", "2")
+    assert serial.returncode == 0 and pool.returncode == 0, pool.stderr
+    a, b = json.loads(serial.stdout), json.loads(pool.stdout)
+    assert (a.pop("executor"), b.pop("executor")) == ("serial", "process(2)")
+    assert a == b  # every point is the same computation: identical JSON
+
+
+def test_plan_missing_dask_extra_is_an_install_hint(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cvqkd.cli.main import run
+
+    monkeypatch.setitem(sys.modules, "dask", None)
+    monkeypatch.setitem(sys.modules, "dask.distributed", None)
+    assert run(["plan", "seed-120km", *_TINY, "--dask-scheduler", "local"]) == 2
+    err = capsys.readouterr().err
+    assert "pip install 'cvqkd[dask]'" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_plan_bad_workers_is_one_line() -> None:
+    proc = _cvqkd("plan", "seed-120km", *_TINY, "--workers", "0")
+    assert proc.returncode == 2
+    assert "--workers must be >= 1" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1

@@ -102,3 +102,94 @@ def test_protocol_comparison_background(seed) -> None:  # type: ignore[no-untype
         detection=b.detection,
     ).key_rate_bits_per_symbol
     assert with_traffic.cv_key_rate_bps[0] == pytest.approx(float(k) * b.symbol_rate_hz)
+
+
+# ------------------------------------------------------------------ executors
+
+
+def _tiny_sweeps(seed, executor):  # type: ignore[no-untyped-def]
+    d = np.array([40e3, 120e3, 200e3])
+    return (
+        plan.key_rate_grid(seed, distances_m=d, channel_counts=[0, 8, 40], executor=executor),
+        plan.channel_frontier(seed, distances_m=d[:2], channel_limit=20, executor=executor),
+        plan.quantum_wavelength_scan(
+            seed, wavelengths_m=np.linspace(1500e-9, 1600e-9, 11), executor=executor
+        ),
+        plan.protocol_comparison(seed, distances_m=d, executor=executor),
+        plan.key_rate_vs_distance(seed, distances_m=d, executor=executor),
+    )
+
+
+def _assert_identical(a, b) -> None:  # type: ignore[no-untyped-def]
+    # Every backend runs the same point function on the same inputs: bit-identical results.
+    import dataclasses
+
+    for x, y in zip(a, b, strict=True):
+        for f in dataclasses.fields(x):
+            u, v = getattr(x, f.name), getattr(y, f.name)
+            if isinstance(u, dict):
+                assert u.keys() == v.keys()
+                for k in u:
+                    assert np.array_equal(u[k], v[k], equal_nan=True), (f.name, k)
+            elif isinstance(u, np.ndarray):
+                assert np.array_equal(u, v, equal_nan=True), f.name
+            else:
+                assert u == v, f.name
+
+
+@pytest.fixture(scope="module")
+def serial_result(seed):  # type: ignore[no-untyped-def]
+    return _tiny_sweeps(seed, None)
+
+
+def test_process_pool_gives_the_serial_answer(seed, serial_result) -> None:  # type: ignore[no-untyped-def]
+    with plan.ProcessExecutor(2) as ex:
+        _assert_identical(serial_result, _tiny_sweeps(seed, ex))
+
+
+def test_dask_gives_the_serial_answer(seed, serial_result) -> None:  # type: ignore[no-untyped-def]
+    pytest.importorskip("dask.distributed")
+    with plan.DaskExecutor("local", workers=2, processes=False) as ex:
+        _assert_identical(serial_result, _tiny_sweeps(seed, ex))
+
+
+def test_grid_points_are_full_budgets(seed, serial_result) -> None:  # type: ignore[no-untyped-def]
+    grid = serial_result[0]
+    assert grid.key_rate_bits_per_symbol.shape == (3, 3)
+    s = seed.with_length(length_m=120e3).with_channel_count(40)
+    assert grid.key_rate_bits_per_symbol[1, 2] == _k(noise_budget(s))
+    # more channels, more noise; on dark fibre, longer means less key
+    assert np.all(np.diff(grid.excess_noise_snu, axis=1) > 0)
+    k0 = grid.key_rate_bits_per_symbol[:, 0]
+    assert k0[0] > k0[1] > k0[2] > 0
+
+
+def test_make_executor_choices() -> None:
+    from cvqkd.errors import ConfigError
+
+    assert plan.make_executor().name == "serial"
+    assert plan.make_executor(workers=1).name == "serial"
+    ex = plan.make_executor(workers=3)
+    assert isinstance(ex, plan.ProcessExecutor) and ex.workers == 3
+    ex.close()
+    with pytest.raises(ConfigError, match="--workers must be >= 1"):
+        plan.make_executor(workers=0)
+
+
+def test_missing_dask_is_an_install_hint(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from cvqkd.errors import MissingExtraError
+
+    monkeypatch.setitem(sys.modules, "dask", None)
+    monkeypatch.setitem(sys.modules, "dask.distributed", None)
+    with pytest.raises(MissingExtraError, match=r"pip install 'cvqkd\[dask\]'"):
+        plan.make_executor(dask_scheduler="local")
+
+
+def test_unreachable_dask_scheduler_is_a_config_error() -> None:
+    pytest.importorskip("dask.distributed")
+    from cvqkd.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="cannot reach the Dask scheduler"):
+        plan.DaskExecutor("tcp://127.0.0.1:9", connect_timeout_s=1.0)

@@ -230,15 +230,17 @@ class KeyStore(ABC):
 
     def _init_meta(self, chunk_bits: int | None) -> None:
         with self._tx() as cur:
-            row = self._exec(cur, "SELECT value FROM meta WHERE name = 'chunk_bits'").fetchone()
+            row = self._exec(cur, "SELECT value FROM kms_meta WHERE name = 'chunk_bits'").fetchone()
             if row is None:
                 bits = chunk_bits or DEFAULT_CHUNK_BITS
                 if bits <= 0 or bits % 8:
                     raise ConfigError(f"chunk_bits must be a positive multiple of 8, got {bits}")
-                self._exec(cur, "INSERT INTO meta (name, value) VALUES ('chunk_bits', ?)", [bits])
+                self._exec(
+                    cur, "INSERT INTO kms_meta (name, value) VALUES ('chunk_bits', ?)", [bits]
+                )
                 self._exec(
                     cur,
-                    "INSERT INTO meta (name, value) VALUES ('max_chunks_per_link', ?)",
+                    "INSERT INTO kms_meta (name, value) VALUES ('max_chunks_per_link', ?)",
                     [DEFAULT_MAX_CHUNKS_PER_LINK],
                 )
             else:
@@ -261,7 +263,7 @@ class KeyStore(ABC):
         with self._tx() as cur:
             self._exec(
                 cur,
-                "UPDATE meta SET value = ? WHERE name = 'max_chunks_per_link'",
+                "UPDATE kms_meta SET value = ? WHERE name = 'max_chunks_per_link'",
                 [int(max_chunks_per_link)],
             )
 
@@ -269,7 +271,7 @@ class KeyStore(ABC):
         """The pool limit per link, in chunks."""
         with self._tx(durable=False, write=False) as cur:
             row = self._exec(
-                cur, "SELECT value FROM meta WHERE name = 'max_chunks_per_link'"
+                cur, "SELECT value FROM kms_meta WHERE name = 'max_chunks_per_link'"
             ).fetchone()
         return int(row[0])
 
@@ -320,7 +322,7 @@ class KeyStore(ABC):
                 known.update(
                     r[0]
                     for r in self._exec(
-                        cur, f"SELECT chunk_id FROM chunks WHERE chunk_id IN ({marks})", part
+                        cur, f"SELECT chunk_id FROM kms_chunks WHERE chunk_id IN ({marks})", part
                     ).fetchall()
                 )
             new = [r for r in rows if r[0] not in known]
@@ -328,7 +330,7 @@ class KeyStore(ABC):
                 raise ConfigError("duplicate block IDs in one add_keys call")
             limit = int(
                 self._exec(
-                    cur, "SELECT value FROM meta WHERE name = 'max_chunks_per_link'"
+                    cur, "SELECT value FROM kms_meta WHERE name = 'max_chunks_per_link'"
                 ).fetchone()[0]
             )
             have = self._count_available(cur, link, t)
@@ -339,7 +341,7 @@ class KeyStore(ABC):
                 )
             self._execmany(
                 cur,
-                "INSERT INTO chunks (chunk_id, source_kme, target_kme, material, state, "
+                "INSERT INTO kms_chunks (chunk_id, source_kme, target_kme, material, state, "
                 f"expires_at) VALUES (?, ?, ?, ?, {_AVAILABLE}, ?)",
                 new,
             )
@@ -351,7 +353,7 @@ class KeyStore(ABC):
     def _count_available(self, cur: Any, link: LinkId, now: float) -> int:
         row = self._exec(
             cur,
-            f"SELECT COUNT(*) FROM chunks{self._pool_index} WHERE source_kme = ? "
+            f"SELECT COUNT(*) FROM kms_chunks{self._pool_index} WHERE source_kme = ? "
             f"AND target_kme = ? AND state = {_AVAILABLE} AND expires_at > ?",
             [link.source_kme_id, link.target_kme_id, now],
         ).fetchone()
@@ -371,8 +373,9 @@ class KeyStore(ABC):
             return
         self._exec(
             cur,
-            "INSERT INTO counters (source_kme, target_kme, name, value) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (source_kme, target_kme, name) DO UPDATE SET value = counters.value + ?",
+            "INSERT INTO kms_counters (source_kme, target_kme, name, value) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT (source_kme, target_kme, name) "
+            "DO UPDATE SET value = kms_counters.value + ?",
             [link.source_kme_id, link.target_kme_id, name, n, n],
         )
 
@@ -381,7 +384,7 @@ class KeyStore(ABC):
         with self._tx(durable=False, write=False) as cur:
             rows = self._exec(
                 cur,
-                "SELECT name, value FROM counters WHERE source_kme = ? AND target_kme = ?",
+                "SELECT name, value FROM kms_counters WHERE source_kme = ? AND target_kme = ?",
                 [link.source_kme_id, link.target_kme_id],
             ).fetchall()
             avail = self._count_available(cur, link, time.time())
@@ -397,7 +400,7 @@ class KeyStore(ABC):
         """Every link the store has seen."""
         with self._tx(durable=False, write=False) as cur:
             rows = self._exec(
-                cur, "SELECT DISTINCT source_kme, target_kme FROM counters ORDER BY 1, 2"
+                cur, "SELECT DISTINCT source_kme, target_kme FROM kms_counters ORDER BY 1, 2"
             ).fetchall()
         return [LinkId(str(a), str(b)) for a, b in rows]
 
@@ -428,7 +431,7 @@ class KeyStore(ABC):
         with self._tx(durable=False) as cur:
             rows = self._exec(
                 cur,
-                f"SELECT seq, chunk_id, material FROM chunks{self._pool_index} "
+                f"SELECT seq, chunk_id, material FROM kms_chunks{self._pool_index} "
                 f"WHERE source_kme = ? AND target_kme = ? AND state = {_AVAILABLE} "
                 "AND expires_at > ? "
                 f"ORDER BY seq LIMIT ?{self._skip_locked}",
@@ -460,7 +463,7 @@ class KeyStore(ABC):
                 updates.extend((key_id, r[0]) for r in part)
                 key_rows.append(self._key_row(res, _PENDING, pending=slaves, now=t))
             self._execmany(
-                cur, f"UPDATE chunks SET state = {_RESERVED}, key_id = ? WHERE seq = ?", updates
+                cur, f"UPDATE kms_chunks SET state = {_RESERVED}, key_id = ? WHERE seq = ?", updates
             )
             self._insert_keys(cur, key_rows)
         return out
@@ -485,7 +488,7 @@ class KeyStore(ABC):
     def _insert_keys(self, cur: Any, rows: Sequence[tuple[Any, ...]]) -> None:
         self._execmany(
             cur,
-            "INSERT INTO keys (key_id, source_kme, target_kme, master_sae, slaves, pending, "
+            "INSERT INTO kms_keys (key_id, source_kme, target_kme, master_sae, slaves, pending, "
             "size_bits, chunk_ids, state, created_at, expires_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             rows,
@@ -517,7 +520,7 @@ class KeyStore(ABC):
                 marks = ",".join("?" * len(part))
                 rows = self._exec(
                     cur,
-                    f"SELECT source_kme, target_kme FROM keys WHERE key_id IN ({marks}) "
+                    f"SELECT source_kme, target_kme FROM kms_keys WHERE key_id IN ({marks}) "
                     f"AND state = {_PENDING}{lock}",
                     part,
                 ).fetchall()
@@ -530,19 +533,20 @@ class KeyStore(ABC):
                 marks = ",".join("?" * len(part))
                 self._exec(
                     cur,
-                    f"UPDATE keys SET state = {_DONE}, pending = '[]' WHERE key_id IN ({marks})",
+                    f"UPDATE kms_keys SET state = {_DONE}, pending = '[]' "
+                    f"WHERE key_id IN ({marks})",
                     part,
                 )
                 self._exec(
                     cur,
-                    f"UPDATE chunks SET state = {_CONSUMED}, material = NULL "
+                    f"UPDATE kms_chunks SET state = {_CONSUMED}, material = NULL "
                     f"WHERE key_id IN ({marks})",
                     part,
                 )
             if issued:
                 self._execmany(
                     cur,
-                    f"UPDATE keys SET state = {_ISSUED}, pending = ? WHERE key_id = ?",
+                    f"UPDATE kms_keys SET state = {_ISSUED}, pending = ? WHERE key_id = ?",
                     issued,
                 )
             for link, n in per_link.items():
@@ -560,17 +564,17 @@ class KeyStore(ABC):
             for kid in key_ids:
                 row = self._exec(
                     cur,
-                    "SELECT chunk_ids, source_kme, target_kme FROM keys WHERE key_id = ? "
+                    "SELECT chunk_ids, source_kme, target_kme FROM kms_keys WHERE key_id = ? "
                     f"AND state = {_PENDING}",
                     [kid],
                 ).fetchone()
                 if row is None:
                     continue
-                self._exec(cur, "DELETE FROM keys WHERE key_id = ?", [kid])
+                self._exec(cur, "DELETE FROM kms_keys WHERE key_id = ?", [kid])
                 released += 1
                 self._exec(
                     cur,
-                    f"UPDATE chunks SET state = {_AVAILABLE}, key_id = NULL "
+                    f"UPDATE kms_chunks SET state = {_AVAILABLE}, key_id = NULL "
                     f"WHERE key_id = ? AND state = {_RESERVED}",
                     [kid],
                 )
@@ -578,7 +582,7 @@ class KeyStore(ABC):
                 if gone:
                     self._execmany(
                         cur,
-                        f"UPDATE chunks SET state = {_EXPIRED}, material = NULL "
+                        f"UPDATE kms_chunks SET state = {_EXPIRED}, material = NULL "
                         f"WHERE chunk_id = ? AND state = {_AVAILABLE}",
                         [(c,) for c in gone],
                     )
@@ -591,7 +595,7 @@ class KeyStore(ABC):
         with self._tx(durable=False, write=False) as cur:
             rows = self._exec(
                 cur,
-                f"SELECT key_id FROM keys WHERE state = {_PENDING} AND created_at < ?",
+                f"SELECT key_id FROM kms_keys WHERE state = {_PENDING} AND created_at < ?",
                 [t - older_than_s],
             ).fetchall()
         return self.release([str(r[0]) for r in rows])
@@ -617,7 +621,7 @@ class KeyStore(ABC):
                 marks = ",".join("?" * len(part))
                 for kid, chunk_ids, state in self._exec(
                     cur,
-                    f"SELECT key_id, chunk_ids, state FROM keys WHERE key_id IN ({marks})",
+                    f"SELECT key_id, chunk_ids, state FROM kms_keys WHERE key_id IN ({marks})",
                     part,
                 ).fetchall():
                     existing[str(kid)] = (json.loads(chunk_ids), int(state))
@@ -639,7 +643,7 @@ class KeyStore(ABC):
                 for row in self._exec(
                     cur,
                     "SELECT chunk_id, state, key_id, source_kme, target_kme, expires_at "
-                    f"FROM chunks WHERE chunk_id IN ({marks}){lock}",
+                    f"FROM kms_chunks WHERE chunk_id IN ({marks}){lock}",
                     part,
                 ).fetchall():
                     found[str(row[0])] = row
@@ -660,22 +664,24 @@ class KeyStore(ABC):
             for part in _parts(sorted(takeover)):
                 marks = ",".join("?" * len(part))
                 rows = self._exec(
-                    cur, f"SELECT slaves, pending FROM keys WHERE key_id IN ({marks}){lock}", part
+                    cur,
+                    f"SELECT slaves, pending FROM kms_keys WHERE key_id IN ({marks}){lock}",
+                    part,
                 ).fetchall()
                 if len(rows) != len(part) or any(
                     json.loads(sl) != json.loads(pe) for sl, pe in rows
                 ):
                     raise KeyStoreError("chunks of a key were already delivered here")
-                self._exec(cur, f"DELETE FROM keys WHERE key_id IN ({marks})", part)
+                self._exec(cur, f"DELETE FROM kms_keys WHERE key_id IN ({marks})", part)
                 self._exec(
                     cur,
-                    f"UPDATE chunks SET state = {_AVAILABLE}, key_id = NULL "
+                    f"UPDATE kms_chunks SET state = {_AVAILABLE}, key_id = NULL "
                     f"WHERE key_id IN ({marks})",
                     part,
                 )
             self._execmany(
                 cur,
-                f"UPDATE chunks SET state = {_RESERVED}, key_id = ? WHERE chunk_id = ?",
+                f"UPDATE kms_chunks SET state = {_RESERVED}, key_id = ? WHERE chunk_id = ?",
                 [(res.key_id, c) for res in todo for c in res.chunk_ids],
             )
             self._insert_keys(
@@ -708,7 +714,8 @@ class KeyStore(ABC):
                 for row in self._exec(
                     cur,
                     "SELECT key_id, master_sae, slaves, pending, size_bits, chunk_ids, state, "
-                    f"expires_at, source_kme, target_kme FROM keys WHERE key_id IN ({marks}){lock}",
+                    "expires_at, source_kme, target_kme FROM kms_keys "
+                    f"WHERE key_id IN ({marks}){lock}",
                     part,
                 ).fetchall():
                     rows[str(row[0])] = row
@@ -733,7 +740,7 @@ class KeyStore(ABC):
                     (str(c), m)
                     for c, m in self._exec(
                         cur,
-                        f"SELECT chunk_id, material FROM chunks WHERE chunk_id IN ({marks})",
+                        f"SELECT chunk_id, material FROM kms_chunks WHERE chunk_id IN ({marks})",
                         part,
                     ).fetchall()
                 )
@@ -752,17 +759,18 @@ class KeyStore(ABC):
                     done.append(kid)
                 delivered_per_link[link] = delivered_per_link.get(link, 0) + 1
             if partial:
-                self._execmany(cur, "UPDATE keys SET pending = ? WHERE key_id = ?", partial)
+                self._execmany(cur, "UPDATE kms_keys SET pending = ? WHERE key_id = ?", partial)
             for part in _parts(done):
                 marks = ",".join("?" * len(part))
                 self._exec(
                     cur,
-                    f"UPDATE keys SET state = {_DONE}, pending = '[]' WHERE key_id IN ({marks})",
+                    f"UPDATE kms_keys SET state = {_DONE}, pending = '[]' "
+                    f"WHERE key_id IN ({marks})",
                     part,
                 )
                 self._exec(
                     cur,
-                    f"UPDATE chunks SET state = {_CONSUMED}, material = NULL "
+                    f"UPDATE kms_chunks SET state = {_CONSUMED}, material = NULL "
                     f"WHERE key_id IN ({marks})",
                     part,
                 )
@@ -779,14 +787,14 @@ class KeyStore(ABC):
         with self._tx(durable=False) as cur:
             per_link = self._exec(
                 cur,
-                "SELECT source_kme, target_kme, COUNT(*) FROM chunks "
+                "SELECT source_kme, target_kme, COUNT(*) FROM kms_chunks "
                 f"WHERE state = {_AVAILABLE} AND expires_at <= ? GROUP BY source_kme, target_kme",
                 [t],
             ).fetchall()
             if per_link:
                 self._exec(
                     cur,
-                    f"UPDATE chunks SET state = {_EXPIRED}, material = NULL "
+                    f"UPDATE kms_chunks SET state = {_EXPIRED}, material = NULL "
                     f"WHERE state = {_AVAILABLE} AND expires_at <= ?",
                     [t],
                 )
@@ -795,15 +803,17 @@ class KeyStore(ABC):
                 total += int(n)
             keys = self._exec(
                 cur,
-                "SELECT key_id, source_kme, target_kme, chunk_ids FROM keys "
+                "SELECT key_id, source_kme, target_kme, chunk_ids FROM kms_keys "
                 f"WHERE state = {_ISSUED} AND expires_at <= ?",
                 [t],
             ).fetchall()
             for kid, src, dst, chunk_ids in keys:
-                self._exec(cur, f"UPDATE keys SET state = {_EXPIRED_KEY} WHERE key_id = ?", [kid])
+                self._exec(
+                    cur, f"UPDATE kms_keys SET state = {_EXPIRED_KEY} WHERE key_id = ?", [kid]
+                )
                 self._exec(
                     cur,
-                    f"UPDATE chunks SET state = {_EXPIRED}, material = NULL WHERE key_id = ?",
+                    f"UPDATE kms_chunks SET state = {_EXPIRED}, material = NULL WHERE key_id = ?",
                     [kid],
                 )
                 n = len(json.loads(chunk_ids))
@@ -822,25 +832,26 @@ def _parts(items: Sequence[str], size: int = 500) -> Iterator[Sequence[str]]:
 
 
 _DDL_COMMON = """
-CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value BIGINT NOT NULL);
-CREATE TABLE IF NOT EXISTS counters (
+CREATE TABLE IF NOT EXISTS kms_meta (name TEXT PRIMARY KEY, value BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS kms_counters (
   source_kme TEXT NOT NULL, target_kme TEXT NOT NULL, name TEXT NOT NULL,
   value BIGINT NOT NULL, PRIMARY KEY (source_kme, target_kme, name));
-CREATE TABLE IF NOT EXISTS keys (
+CREATE TABLE IF NOT EXISTS kms_keys (
   key_id TEXT PRIMARY KEY, source_kme TEXT NOT NULL, target_kme TEXT NOT NULL,
   master_sae TEXT NOT NULL, slaves TEXT NOT NULL, pending TEXT NOT NULL,
   size_bits INTEGER NOT NULL, chunk_ids TEXT NOT NULL, state INTEGER NOT NULL,
   created_at DOUBLE PRECISION NOT NULL, expires_at DOUBLE PRECISION NOT NULL);
-CREATE INDEX IF NOT EXISTS keys_state ON keys (state, created_at);
-CREATE INDEX IF NOT EXISTS chunks_pool ON chunks (source_kme, target_kme, state, seq, expires_at);
-CREATE INDEX IF NOT EXISTS chunks_key ON chunks (key_id);
-CREATE INDEX IF NOT EXISTS chunks_expiry ON chunks (state, expires_at);
-CREATE INDEX IF NOT EXISTS keys_expiry ON keys (state, expires_at);
+CREATE INDEX IF NOT EXISTS kms_keys_state ON kms_keys (state, created_at);
+CREATE INDEX IF NOT EXISTS kms_chunks_pool
+  ON kms_chunks (source_kme, target_kme, state, seq, expires_at);
+CREATE INDEX IF NOT EXISTS kms_chunks_key ON kms_chunks (key_id);
+CREATE INDEX IF NOT EXISTS kms_chunks_expiry ON kms_chunks (state, expires_at);
+CREATE INDEX IF NOT EXISTS kms_keys_expiry ON kms_keys (state, expires_at);
 """
 
 _DDL_SQLITE = (
     """
-CREATE TABLE IF NOT EXISTS chunks (
+CREATE TABLE IF NOT EXISTS kms_chunks (
   seq INTEGER PRIMARY KEY AUTOINCREMENT, chunk_id TEXT NOT NULL UNIQUE,
   source_kme TEXT NOT NULL, target_kme TEXT NOT NULL, material BLOB,
   state INTEGER NOT NULL, key_id TEXT, expires_at DOUBLE PRECISION NOT NULL);
@@ -850,7 +861,7 @@ CREATE TABLE IF NOT EXISTS chunks (
 
 _DDL_POSTGRES = (
     """
-CREATE TABLE IF NOT EXISTS chunks (
+CREATE TABLE IF NOT EXISTS kms_chunks (
   seq BIGSERIAL PRIMARY KEY, chunk_id TEXT NOT NULL UNIQUE,
   source_kme TEXT NOT NULL, target_kme TEXT NOT NULL, material BYTEA,
   state INTEGER NOT NULL, key_id TEXT, expires_at DOUBLE PRECISION NOT NULL);
@@ -869,7 +880,7 @@ class SqliteKeyStore(KeyStore):
     crash never loses them; after a power cut they are simply undone).
     """
 
-    _pool_index = " INDEXED BY chunks_pool"
+    _pool_index = " INDEXED BY kms_chunks_pool"
 
     def __init__(
         self,
@@ -995,7 +1006,7 @@ class PostgresKeyStore(KeyStore):
             # Serialise schema creation between processes starting at once.
             cur.execute("SELECT pg_advisory_xact_lock(720140014)")
             # DDL on existing tables would take table locks that deadlock with live traffic.
-            cur.execute("SELECT to_regclass('meta'), to_regclass('keys_expiry')")
+            cur.execute("SELECT to_regclass('kms_meta'), to_regclass('kms_keys_expiry')")
             if None in cur.fetchone():
                 for stmt in _DDL_POSTGRES.split(";"):
                     if stmt.strip():

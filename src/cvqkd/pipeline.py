@@ -229,6 +229,9 @@ def _dimension(n_data: int) -> int:
 
 
 def _holevo(est: dict[str, Any], *, worst: bool) -> float:
+    """χ_BE per symbol: at the worst-case (T_min, ξ_max) for the finite-size levels; at the
+    point estimates for the asymptotic level, with ξ̂ clamped at 0 (a negative estimate is
+    noise; 0 credits Eve with more than ξ̂ would)."""
     from cvqkd.keyrate.gaussian import holevo_bits
 
     t = est["worst_case_transmittance"] if worst else est["transmittance"]

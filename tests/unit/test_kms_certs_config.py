@@ -128,3 +128,16 @@ def test_example_in_the_docstring_is_valid(cfg_dir: Path) -> None:
     (cfg_dir / "kme.toml").write_text(text)
     cfg = load_config(cfg_dir / "kme.toml")
     assert cfg.kme_id == "KME_A" and cfg.listen.port == 8443
+
+
+def test_the_kme_toml_in_docs_is_valid(tmp_path: Path) -> None:
+    import re
+
+    doc = (Path(__file__).parents[2] / "docs" / "kme.md").read_text(encoding="utf-8")
+    block = re.search(r"```toml\n(.*?)```", doc, re.S)
+    assert block is not None
+    make_dev_pki(tmp_path / "certs", sae_ids=[], kme_ids=["KME_A"])
+    (tmp_path / "kme.toml").write_text(block.group(1))
+    cfg = load_config(tmp_path / "kme.toml")
+    assert cfg.kme_id == "KME_A" and cfg.keys.max_key_count == 100_000
+    assert cfg.settings().peers == frozenset({"KME_B"})

@@ -214,7 +214,11 @@ def _serve(cfg: Path, port: int) -> subprocess.Popen[bytes]:
     raise AssertionError("KME did not start")
 
 
-def test_kill_9_of_the_serving_kme_then_restart(tmp_path: Path) -> None:
+@pytest.mark.parametrize("victim", ["KME_A", "KME_B"])
+def test_kill_9_of_a_kme_under_load_then_restart(tmp_path: Path, victim: str) -> None:
+    """KME_A serves enc_keys (the source), KME_B records reservations and serves dec_keys.
+    Killing KME_B mid-stream leaves it with reservations KME_A never handed out: KME_A
+    releases them and KME_B takes their chunks over when they are offered again."""
     certs = make_dev_pki(tmp_path / "certs", sae_ids=["SAE_A", "SAE_B"], kme_ids=["KME_A", "KME_B"])
     pa, pb = _free_port(), _free_port()
     cfg_a = _write_config(tmp_path, "KME_A", pa, "KME_B", pb)
@@ -231,8 +235,8 @@ def test_kill_9_of_the_serving_kme_then_restart(tmp_path: Path) -> None:
             timeout_s=5.0,
         )
 
-    kme_b = _serve(cfg_b, pb)
-    kme_a = _serve(cfg_a, pa)
+    procs = {"KME_B": _serve(cfg_b, pb), "KME_A": _serve(cfg_a, pa)}
+    cfgs = {"KME_A": (cfg_a, pa), "KME_B": (cfg_b, pb)}
     received: list[Any] = []
     lock = threading.Lock()
     stop = threading.Event()
@@ -254,11 +258,11 @@ def test_kill_9_of_the_serving_kme_then_restart(tmp_path: Path) -> None:
         for t in threads:
             t.start()
         time.sleep(1.0)
-        os.kill(kme_a.pid, signal.SIGKILL)
-        kme_a.wait(timeout=10)
+        os.kill(procs[victim].pid, signal.SIGKILL)
+        procs[victim].wait(timeout=10)
         with lock:
             before_restart = len(received)
-        kme_a = _serve(cfg_a, pa)
+        procs[victim] = _serve(*cfgs[victim])
         time.sleep(1.0)
         stop.set()
         for t in threads:
@@ -271,11 +275,11 @@ def test_kill_9_of_the_serving_kme_then_restart(tmp_path: Path) -> None:
             for start in range(0, len(received), 128):
                 batch = received[start : start + 128]
                 assert bob.get_keys_with_ids("SAE_A", [k.key_id for k in batch]) == batch
-        kme_b.send_signal(signal.SIGTERM)  # a clean stop: exit status 0
-        assert kme_b.wait(timeout=10) == 0
+        procs["KME_B"].send_signal(signal.SIGTERM)  # a clean stop: exit status 0
+        assert procs["KME_B"].wait(timeout=10) == 0
     finally:
         stop.set()
-        for p in (kme_a, kme_b):
+        for p in procs.values():
             p.kill()
             p.wait(timeout=10)
     with open_store(tmp_path / "KME_A.sqlite") as a:

@@ -365,3 +365,19 @@ def test_property_no_key_twice_and_chunks_conserved(ops: list[tuple[str, int, in
     m_src, m_dst = src.metrics(LINK), dst.metrics(LINK)
     assert m_src.available_chunks == m_dst.available_chunks
     assert m_dst.stored_chunks - m_dst.available_chunks == len(all_chunks)
+
+
+def test_sqlite_zeroes_erased_key_material(tmp_path: Path) -> None:
+    """After a hand-out and a checkpoint, the key bytes are nowhere in the database file."""
+    path = tmp_path / "z.sqlite"
+    store = open_store(path)
+    material = os.urandom(64)
+    store.add_keys(LINK, [(uuid.uuid4(), material)])
+    res = store.reserve(LINK, number=1, size_bits=512, master_sae_id="M", slave_sae_ids=["S"])
+    store.commit_reserved([r.key_id for r, _ in res])
+    store.close()
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    data = path.read_bytes()
+    assert material[:32] not in data and material[32:] not in data

@@ -903,6 +903,8 @@ class SqliteKeyStore(KeyStore):
             self._conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
             if self.path != ":memory:":
                 self._conn.execute("PRAGMA journal_mode = WAL")
+            # Overwrite erased key material with zeros instead of leaving it in free space.
+            self._conn.execute("PRAGMA secure_delete = ON")
             self._sync = self._sync_now = synchronous.upper()
             self._conn.execute(f"PRAGMA synchronous = {self._sync}")
         except sqlite3.Error as exc:

@@ -153,7 +153,7 @@ def main() -> None:
 
     print(f"## MDR + LDPC end to end (d = {args.dimension})")
     print(
-        "rate\tcode\tn\tbeta\tsnr_db\tframes\terrors\tundetected\tFER\tFER95\t"
+        "rate\tcode\tn\tbeta\tsnr_db\tframes\terrors\tundetected(min weight)\tFER\tFER95\t"
         "mean_iter\tinput_bit_per_s\tMedges_per_s"
     )
     rng = np.random.default_rng(args.seed)
@@ -175,7 +175,8 @@ def main() -> None:
             )
             print(
                 f"{lay.rate:.5f}\t{lay.code.name}\t{lay.code.n_vars}\t{p.beta:.4f}\t"
-                f"{p.snr_db:.3f}\t{p.frames}\t{p.frame_errors}\t{p.undetected_errors}\t"
+                f"{p.snr_db:.3f}\t{p.frames}\t{p.frame_errors}\t"
+                f"{p.undetected_errors}({p.min_undetected_weight})\t"
                 f"{p.fer:.3f}\t[{p.fer_low:.3f},{p.fer_high:.3f}]\t{p.mean_iterations:.1f}\t"
                 f"{p.symbols_per_second:.0f}\t{p.edges_per_second / 1e6:.1f}",
                 flush=True,

@@ -96,3 +96,32 @@ def test_resolve_code_from_alist(tmp_path) -> None:  # type: ignore[no-untyped-d
         resolve_code(rate=0.2, frame_length=0, alist=str(path))
     with pytest.raises(ConfigError):
         fer_point(c, snr=-1.0, dimension=1, rng=np.random.default_rng(0))
+
+
+def test_undetected_weight_is_a_codeword_weight() -> None:
+    # On a tiny, bad code the decoder often converges to a wrong word; the difference from
+    # Bob's word is then a non-zero codeword, so the reported weight must be one of the
+    # code's codeword weights (enumerated exhaustively here).
+    import itertools
+
+    from cvqkd.reconciliation.ldpc import LdpcCode
+
+    h = np.array([[1, 1, 1, 0, 0, 0], [0, 0, 1, 1, 1, 0], [1, 1, 0, 0, 1, 1]], dtype=np.uint8)
+    code = LdpcCode.from_dense(h)
+    words = np.array(list(itertools.product([0, 1], repeat=6)), dtype=np.uint8)
+    weights = {int(w.sum()) for w in words if w.any() and not code.syndrome(w).any()}
+    found = -1
+    for seed in range(40):
+        p = fer_point(
+            code,
+            snr=0.3,
+            dimension=2,
+            rng=np.random.default_rng(seed),
+            target_errors=1,
+            max_frames=5,
+            max_iterations=20,
+        )
+        if p.undetected_errors:
+            found = p.min_undetected_weight
+            break
+    assert found in weights

@@ -118,6 +118,7 @@ def fer_report(
                 "frames": p.frames,
                 "frame_errors": p.frame_errors,
                 "undetected_errors": p.undetected_errors,
+                "min_undetected_weight": p.min_undetected_weight,
                 "fer": p.fer,
                 "fer_ci95": [p.fer_low, p.fer_high],
                 "effective_beta": p.effective_beta,

@@ -57,7 +57,12 @@ def wilson_interval(errors: int, trials: int, z: float = 1.959964) -> tuple[floa
 
 @dataclass(frozen=True)
 class FerPoint:
-    """One SNR point of a FER run (SNR linear per real dimension; rates per data bit)."""
+    """One SNR point of a FER run (SNR linear per real dimension; rates per data bit).
+
+    ``min_undetected_weight`` is the smallest Hamming distance between Bob's word and a wrong
+    word the decoder converged to (a codeword-weight witness: low values mean an error floor
+    from low-weight codewords of the code); ``-1`` when there was no undetected error.
+    """
 
     snr: float
     snr_db: float
@@ -66,6 +71,7 @@ class FerPoint:
     frames: int
     frame_errors: int
     undetected_errors: int
+    min_undetected_weight: int
     fer: float
     fer_low: float
     fer_high: float
@@ -114,6 +120,7 @@ def fer_point(
     noise = 1.0 / snr
     data_pos = lay.data_positions
     frames = errors = undetected = 0
+    min_weight = -1
     it_total = 0
     t_decode = 0.0
     while frames < max_frames and errors < target_errors:
@@ -145,6 +152,9 @@ def fer_point(
         bad = wrong | ~res.converged
         errors += int(bad.sum())
         undetected += int((wrong & res.converged).sum())
+        for fi in np.flatnonzero(wrong & res.converged):
+            w = int(np.count_nonzero(res.bits[fi] != word[fi]))
+            min_weight = w if min_weight < 0 else min(min_weight, w)
         frames += f
         it_total += int(res.iterations.sum())
         if progress is not None:
@@ -160,6 +170,7 @@ def fer_point(
         frames=frames,
         frame_errors=errors,
         undetected_errors=undetected,
+        min_undetected_weight=min_weight,
         fer=fer,
         fer_low=lo,
         fer_high=hi,

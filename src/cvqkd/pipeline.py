@@ -794,6 +794,7 @@ def run_block(
         # the root cause: Alice's error when Bob only saw her hang up, else Bob's
         root = first if first is not None and isinstance(exc, TransportError) else exc
         if isinstance(root, CvqkdError):
+            _add_block_size_hint(partial, config)
             root.partial = partial  # type: ignore[attr-defined]
         if root is exc:
             raise
@@ -823,6 +824,25 @@ class _Tamper:
 
     def close(self) -> None:
         self.inner.close()
+
+
+def _add_block_size_hint(partial: dict[str, Any], cfg: PipelineConfig) -> None:
+    """For an aborted block: the block size a finite-size / composable key would need, at the
+    measured β and FER if reconciliation ran and kept frames, else at the target β, FER 0."""
+    est = partial.get("estimates")
+    if not est or est["transmittance"] <= 0:
+        return
+    rec = partial.get("reconciliation") or {}
+    if not rec or rec.get("fer", 1.0) >= 1.0:
+        rec = {"beta": cfg.beta, "fer": 0.0}
+        partial["block_size_hint_assumes"] = f"target β = {cfg.beta}, FER = 0"
+    for level in ("finite-size", "composable"):
+        try:
+            partial[f"min_symbols_{level.replace('-', '_')}"] = needed_symbols(
+                level=level, est=est, rec=rec, security=cfg.security
+            )
+        except (CvqkdError, ValueError, ArithmeticError):  # a hint only; never mask the abort
+            partial[f"min_symbols_{level.replace('-', '_')}"] = None
 
 
 def needed_symbols(

@@ -15,6 +15,7 @@ or 4 (authentication) and stores nothing.
 from __future__ import annotations
 
 import contextlib
+import json
 import sys
 import time
 from pathlib import Path
@@ -164,7 +165,7 @@ def run_command(
 ) -> None:
     """Generate key end to end on one block: transmission → estimation → reconciliation →
     privacy amplification → both key stores; print the report."""
-    from cvqkd.cli.output import error_console, print_json
+    from cvqkd.cli.output import error_console, print_json, to_jsonable
     from cvqkd.errors import CvqkdError
     from cvqkd.kms.store import LinkId, open_store
     from cvqkd.pipeline import run_block
@@ -193,8 +194,14 @@ def run_command(
                 )
             except CvqkdError as exc:
                 partial = getattr(exc, "partial", None)
+                aborted = {"aborted": str(exc), "scenario": sc.name, "partial": partial}
+                if out:
+                    Path(out).mkdir(parents=True, exist_ok=True)
+                    (Path(out) / "report.json").write_text(
+                        json.dumps(to_jsonable(aborted), indent=2) + "\n", encoding="utf-8"
+                    )
                 if json_out and partial is not None:
-                    print_json({"aborted": str(exc), "scenario": sc.name, "partial": partial})
+                    print_json(aborted)
                 elif partial is not None:
                     _print_partial(partial)
                 raise
@@ -246,6 +253,19 @@ def _print_partial(partial: dict[str, Any]) -> None:
             ["level", "ℓ (bits)"],
             [(k, v["length_bits"]) for k, v in kl.items()],
         )
+    if "min_symbols_finite_size" in partial:
+        from cvqkd.cli.output import console
+
+        need_fs = partial["min_symbols_finite_size"]
+        need_c = partial.get("min_symbols_composable")
+        assumes = partial.get("block_size_hint_assumes", "this block's β and FER")
+        if need_fs is None and need_c is None:
+            console.print(f"No block size gives a finite-size key at these estimates ({assumes}).")
+        else:
+            console.print(
+                f"A block would need ≈ {need_fs} symbols for a finite-size key, ≈ {need_c} "
+                f"for a composable one ({assumes})."
+            )
 
 
 # ------------------------------------------------------------------ two processes over TCP

@@ -119,42 +119,44 @@ def test_idle_sender_rekeys_on_the_timer() -> None:
     assert tx.metrics.epochs == rx.metrics.epochs == 4 == pool.keys_retrieved
 
 
-class SlowSource:
-    """A source that gives one chunk, stays idle for ``idle_s``, then gives another and ends."""
-
-    def __init__(self, idle_s: float) -> None:
-        self.parts = [b"first", b"second", b""]
-        self.idle_s = idle_s
-
-    def read(self, n: int = -1) -> bytes:
-        if len(self.parts) == 2:
-            import time
-
-            time.sleep(self.idle_s)
-        return self.parts.pop(0)
-
-
 def test_idle_rekey_over_a_socket() -> None:
     import io
+    import os
+    import time
 
     pool = InMemoryKeyPool()
     cfg = tp.TransportConfig(rekey_seconds=0.05)
     a, b = socket.socketpair()
     sink = io.BytesIO()
     result: dict[str, object] = {}
+    r, w = os.pipe()  # the sender reads a pipe: data, 0.4 s of nothing, data, EOF
+
+    def producer() -> None:
+        os.write(w, b"first")
+        deadline = time.monotonic() + 10
+        while sink.getvalue() != b"first" and time.monotonic() < deadline:
+            time.sleep(0.01)  # idle only once "first" went through
+        time.sleep(0.4)
+        os.write(w, b"second")
+        os.close(w)
 
     def receiver() -> None:
         result["rx"] = tp.receive_stream(b, sink, key_source=pool.slave(), config=cfg)
 
-    t = threading.Thread(target=receiver)
-    t.start()
-    report = tp.send_stream(a, SlowSource(0.4), key_source=pool.master(), config=cfg)  # type: ignore[arg-type]
-    t.join(10)
+    threads = [threading.Thread(target=receiver), threading.Thread(target=producer)]
+    for t in threads:
+        t.start()
+    with os.fdopen(r, "rb") as source:
+        report = tp.send_stream(a, source, key_source=pool.master(), config=cfg)
+    for t in threads:
+        t.join(10)
     a.close()
     b.close()
     assert sink.getvalue() == b"firstsecond"
     rx_report = result["rx"]
-    # 0.4 s idle at one rekey per 0.05 s: about 8 idle rekeys; at least 4 even on a busy machine
+    # "first" is sent at once (no waiting for a full record), then 0.4 s idle at one rekey per
+    # 0.05 s: about 8 idle rekeys; at least 4 even on a loaded machine
+    assert report.data_records == 2
     assert report.metrics["idle_rekeys"] >= 4
     assert report.epochs == rx_report.epochs == report.qkd_keys_used  # type: ignore[attr-defined]
 

@@ -45,9 +45,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import os
 import queue
 import secrets
 import socket
+import stat
 import struct
 import threading
 import time
@@ -986,8 +988,10 @@ def send_stream(
 
     Reads the receiver's HELLO, sends START (with ``auth``: signs, and verifies the receiver's
     signature), then records and END, and waits for the ACK. ``source`` is read in a helper
-    thread, so the sender rekeys every ``rekey_seconds`` even while ``source`` has nothing to
-    give (a KEY record on an idle stream). ``on_progress(n)`` is called with each chunk's
+    thread when it may wait (a pipe, socket or terminal; not a regular file or an in-memory
+    object), so the sender rekeys every ``rekey_seconds`` even while ``source`` has nothing to
+    give (a KEY record on an idle stream), and sends what arrives without waiting for a full
+    record. ``on_progress(n)`` is called with each chunk's
     plaintext size (progress bars).
     """
     t0 = time.perf_counter()
@@ -1019,15 +1023,28 @@ def _put(
 def _pump(
     source: BinaryIO, size: int, chunks: queue.Queue[bytes | BaseException], stop: threading.Event
 ) -> None:
-    """Read ``source`` in ``size`` chunks into ``chunks`` (b"" at EOF, or the exception)."""
+    """Read ``source`` into ``chunks``: what is there, up to ``size`` (b"" at EOF, or the error).
+
+    ``read1`` (one read of the pipe or socket) when the source has it, so data is sent as it
+    comes rather than when a whole record has accumulated.
+    """
+    read = getattr(source, "read1", source.read)
     try:
         while not stop.is_set():
-            chunk = source.read(size)
+            chunk = read(size)
             _put(chunks, chunk, stop)
             if not chunk:
                 return
     except BaseException as exc:  # handed to the sending thread, which raises it
         _put(chunks, exc, stop)
+
+
+def _may_block(source: Any) -> bool:
+    """Whether reading ``source`` can wait for a producer (pipe, socket, terminal)."""
+    try:
+        return not stat.S_ISREG(os.fstat(source.fileno()).st_mode)
+    except (AttributeError, OSError, ValueError):  # in-memory objects: never wait
+        return False
 
 
 def _send_body(
@@ -1041,6 +1058,41 @@ def _send_body(
     sock.sendall(session.start(hello))
     if session.awaiting_auth:
         session.accept_auth(_read_handshake(reader, what="handshake signature", peer="receiver"))
+    if session.config.rekey_seconds is None or not _may_block(source):
+        _send_direct(sock, session, source, on_progress)
+    else:
+        _send_threaded(sock, session, source, on_progress)
+    sock.sendall(session.finish())
+    got = read_record(reader, max_body=4096)
+    if got is None:
+        raise AuthenticationError("receiver closed the connection without an ACK")
+    session.check_ack(*got)
+
+
+def _send_direct(
+    sock: socket.socket,
+    session: SenderSession,
+    source: BinaryIO,
+    on_progress: Callable[[int], None] | None,
+) -> None:
+    """A source that never waits (file, memory): read, seal, send; the timer is seen per chunk."""
+    while True:
+        chunk = source.read(session.config.record_bytes)
+        if not chunk:
+            return
+        for part in session.seal(chunk):
+            sock.sendall(part)
+        if on_progress is not None:
+            on_progress(len(chunk))
+
+
+def _send_threaded(
+    sock: socket.socket,
+    session: SenderSession,
+    source: BinaryIO,
+    on_progress: Callable[[int], None] | None,
+) -> None:
+    """A source that may wait (pipe, socket): read it in a helper thread, rekey when idle."""
     chunks: queue.Queue[bytes | BaseException] = queue.Queue(maxsize=4)
     stop = threading.Event()
     pump = threading.Thread(
@@ -1068,11 +1120,6 @@ def _send_body(
                 on_progress(len(item))
     finally:
         stop.set()
-    sock.sendall(session.finish())
-    got = read_record(reader, max_body=4096)
-    if got is None:
-        raise AuthenticationError("receiver closed the connection without an ACK")
-    session.check_ack(*got)
 
 
 def receive_stream(

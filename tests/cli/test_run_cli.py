@@ -199,3 +199,37 @@ def test_wrong_psk_aborts_both_parties(scenario: str, tmp_path: Path) -> None:
     _, b_err = bob.communicate(timeout=120)
     assert alice.returncode == 4 and "failed its MAC" in alice.stderr
     assert bob.returncode != 0 and "Traceback" not in b_err
+
+
+def test_run_on_a_dataset_file(scenario: str, tmp_path: Path) -> None:
+    data = tmp_path / "block.h5"
+    sim = _cli("simulate", scenario, "--symbols", "60000", "--seed", "4", "--out", str(data))
+    assert sim.returncode == 0, sim.stderr
+    proc = _cli(
+        "run",
+        scenario,
+        "--dataset",
+        str(data),
+        "--code",
+        "regular:2000:3:8",
+        "--level",
+        "asymptotic",
+        "--json",
+        "--store-dir",
+        str(tmp_path),
+    )
+    assert proc.returncode == 0, proc.stderr
+    rep = json.loads(proc.stdout)
+    assert rep["bits_after_stage"]["slots_sent"] == 60000
+    assert rep["keys_identical"] and rep["delivered_bits"] > 0
+
+
+def test_aborted_block_still_writes_its_report(scenario: str, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    proc = _cli("run", scenario, *FAST, "--level", "composable", "--out", str(out))
+    assert proc.returncode == 3
+    rep = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert "≤ 0 at the composable level" in rep["aborted"]
+    assert rep["partial"]["key_length"]["composable"]["length_bits"] <= 0
+    assert rep["partial"]["min_symbols_composable"] > 60_000
+    assert "symbols for a finite-size key" in proc.stdout

@@ -157,6 +157,9 @@ def run_command(
     max_iterations: int = _COMMON["iters"],
     epsilon: float = _COMMON["eps"],
     seed: int | None = _COMMON["seed"],
+    dataset: str | None = typer.Option(
+        None, "--dataset", help="Use this measured/simulated dataset (HDF5) instead of simulating."
+    ),
     out: str | None = typer.Option(None, "--out", help="Directory for report.json and plots."),
     store_dir: str | None = typer.Option(
         None, "--store-dir", help="Where the two SQLite key stores go (default: --out or .)."
@@ -182,6 +185,13 @@ def run_command(
         epsilon=epsilon,
     )
     sc, budget, channel = _scenario(scenario)
+    given = None
+    if dataset is not None:
+        from cvqkd.dataset import read_dataset
+
+        if not Path(dataset).is_file():
+            raise ConfigError(f"--dataset: file {dataset!r} not found")
+        given = read_dataset(dataset)
     sdir = Path(store_dir or out or ".")
     sdir.mkdir(parents=True, exist_ok=True)
     link = LinkId("KME_A", "KME_B")
@@ -190,7 +200,13 @@ def run_command(
         with _stage_progress(not json_out) as on_stage:
             try:
                 block = run_block(
-                    channel, config=cfg, seed=seed, stores=(sa, sb), link=link, on_stage=on_stage
+                    channel,
+                    config=cfg,
+                    seed=seed,
+                    block=given,
+                    stores=(sa, sb),
+                    link=link,
+                    on_stage=on_stage,
                 )
             except CvqkdError as exc:
                 partial = getattr(exc, "partial", None)

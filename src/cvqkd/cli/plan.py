@@ -147,7 +147,7 @@ def register(app: typer.Typer) -> None:
             None,
             "--dask-scheduler",
             help="Run the sweep points on Dask: a scheduler address (tcp://host:8786) or "
-            "'local' (needs the [dask] extra).",
+            "'local' (needs the \\[dask] extra).",
         ),
         no_plots: bool = typer.Option(False, "--no-plots", help="Tables only, no PNG files."),
         json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),

@@ -958,7 +958,9 @@ MAX_BODY_BYTES = MAX_RECORD_BYTES + TAG_BYTES
 def read_frame(reader: _Reader, *, what: str) -> bytes:
     """Read one whole handshake frame (header and payload) from ``reader``."""
     head = read_exact(reader, FRAME.size, what=what)
-    length = FRAME.unpack(head)[3]
+    _magic, version, _flags, length = FRAME.unpack(head)
+    if version != VERSION:
+        raise DataFormatError(f"{what} has protocol version {version}; this end speaks {VERSION}")
     if length > MAX_FRAME_PAYLOAD:
         raise DataFormatError(f"{what} length {length} is too large")
     return head + read_exact(reader, length, what=what)

@@ -119,16 +119,16 @@ def budget_command(
         "seed-120km", help="A built-in scenario name (see `cvqkd scenarios`) or a TOML file."
     ),
     length_km: float | None = typer.Option(
-        None, "--length-km", help="Override the fibre length [km]."
+        None, "--length-km", help="Override the fibre length (km)."
     ),
     channels: int | None = typer.Option(
         None, "--channels", help="Use this many classical channels (plan cut or extended)."
     ),
     launch_power_dbm: float | None = typer.Option(
-        None, "--launch-power-dbm", help="Launch every classical channel at this power [dBm]."
+        None, "--launch-power-dbm", help="Launch every classical channel at this power (dBm)."
     ),
     quantum_wavelength_nm: float | None = typer.Option(
-        None, "--quantum-wavelength-nm", help="Move the quantum channel [nm]."
+        None, "--quantum-wavelength-nm", help="Move the quantum channel (nm)."
     ),
     json_output: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:

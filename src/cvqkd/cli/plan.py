@@ -120,7 +120,7 @@ def register(app: typer.Typer) -> None:
         ),
         out: Path = typer.Option(Path("plan-output"), "--out", help="Folder for the PNG plots."),
         max_distance_km: float = typer.Option(
-            250.0, "--max-distance-km", help="Longest fibre length in the sweeps [km]."
+            250.0, "--max-distance-km", help="Longest fibre length in the sweeps (km)."
         ),
         points: int = typer.Option(50, "--points", help="Lengths in the distance sweeps."),
         frontier_points: int = typer.Option(
@@ -132,10 +132,10 @@ def register(app: typer.Typer) -> None:
         refresh_traffic_gbps: float | None = typer.Option(
             None,
             "--refresh-traffic-gbps",
-            help="Traffic [Gbit/s] whose AES-256 keys the link should refresh.",
+            help="Traffic (Gbit/s) whose AES-256 keys the link should refresh.",
         ),
         refresh_interval_s: float = typer.Option(
-            1.0, "--refresh-interval-s", help="Rekey interval for --refresh-traffic-gbps [s]."
+            1.0, "--refresh-interval-s", help="Rekey interval for --refresh-traffic-gbps (s)."
         ),
         workers: int | None = typer.Option(
             None,

@@ -20,7 +20,11 @@ the key)::
     both: replenish the authentication pool from the key, store the rest (KMS, same IDs)
 
 Any failure (gate, ℓ ≤ 0, authentication, mismatch) raises in the party that sees it, which
-sends an authenticated ``abort`` to the other; no key of an aborted block reaches a store.
+sends an authenticated ``abort`` to the other; no key of an aborted block reaches a store —
+with one unavoidable exception (two generals): if the last message (Alice's ``confirmed``) is
+spoilt, Bob aborts after Alice has stored the block. Those chunks are never delivered: the
+source KME hands a key out only after the peer KME accepts the same chunk IDs
+(:mod:`cvqkd.kms.service`), and Bob's store lacks them (tested).
 
 Example:
     >>> from cvqkd.sim.channel import ChannelParameters
@@ -736,12 +740,14 @@ def run_block(
     link: Any = None,
     on_stage: Callable[[str], None] | None = None,
     tamper: Callable[[int, bytes], bytes | None] | None = None,
+    tamper_alice: Callable[[int, bytes], bytes | None] | None = None,
 ) -> BlockReport:
     """Run one block end to end: Alice and Bob as two threads over an in-process channel.
 
     ``channel`` is a :class:`~cvqkd.sim.channel.ChannelParameters` (or pass a measured or
     pre-simulated ``block``); ``stores`` are (Alice's, Bob's) key stores; ``tamper`` is a test
-    hook that sees every Bob→Alice frame (index, bytes) and may change or drop it.
+    hook that sees every Bob→Alice frame (index, bytes) and may change or drop it;
+    ``tamper_alice`` the same for Alice→Bob.
     Raises the first party's :class:`~cvqkd.errors.CvqkdError` if the block aborts.
     """
     bob_rng, sim_rng, key_rng = (
@@ -758,7 +764,8 @@ def run_block(
     secret = secret if secret is not None else default_preshared_secret(key_rng)
     ta, tb = InProcessTransport.pair()
     tb_used: Any = tb if tamper is None else _Tamper(tb, tamper)
-    a_ch = AuthenticatedChannel(ta, role="alice", psk=PresharedKey.from_secret(secret))
+    ta_used: Any = ta if tamper_alice is None else _Tamper(ta, tamper_alice)
+    a_ch = AuthenticatedChannel(ta_used, role="alice", psk=PresharedKey.from_secret(secret))
     b_ch = AuthenticatedChannel(tb_used, role="bob", psk=PresharedKey.from_secret(secret))
     a_store, b_store = stores if stores is not None else (None, None)
     box: dict[str, Any] = {}

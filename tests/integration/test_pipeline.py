@@ -51,6 +51,14 @@ def test_both_parties_store_identical_keys_under_the_same_ids(tmp_path) -> None:
     chunks = rep.delivered_bits // sa.chunk_bits
     assert sa.available_chunks(LINK) == sb.available_chunks(LINK) == chunks
     assert uuid.UUID(rep.block_id).version == 4
+    # the same material under the same chunk IDs: a key reserved at Alice's KME (the source)
+    # is accepted and delivered by Bob's KME with identical bytes
+    [(res, key_a)] = sa.reserve(
+        LINK, number=1, size_bits=512, master_sae_id="SAE_A", slave_sae_ids=["SAE_B"]
+    )
+    sb.accept_reservations([res])
+    [delivered] = sb.retrieve([res.key_id], master_sae_id="SAE_A", slave_sae_id="SAE_B")
+    assert delivered.key == key_a and len(key_a) == 64
 
 
 def test_bits_after_each_stage_follow_the_accounting() -> None:
@@ -139,3 +147,44 @@ def test_epsilons_are_named_and_summed() -> None:
         auth["alice"]["forgery_bound"] + auth["bob"]["forgery_bound"]
     )
     assert 0 < fs["epsilons"]["eps_mac"] < 1e-30
+
+
+@pytest.mark.parametrize("frame_index", [0, 1])
+def test_tampered_message_from_alice_aborts(tmp_path, frame_index: int) -> None:  # type: ignore[no-untyped-def]
+    sa, sb = open_store(tmp_path / "a.db"), open_store(tmp_path / "b.db")
+
+    def flip(i: int, data: bytes) -> bytes:
+        if i != frame_index:
+            return data
+        b = bytearray(data)
+        b[-1] ^= 0x01  # the tag
+        return bytes(b)
+
+    with pytest.raises((AuthenticationError, SecurityAbort)):
+        run_block(
+            _channel(), config=_config(), seed=6, stores=(sa, sb), link=LINK, tamper_alice=flip
+        )
+    assert sa.available_chunks(LINK) == sb.available_chunks(LINK) == 0
+
+
+def test_tampered_last_message_leaves_nothing_deliverable(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # Alice's final "confirmed" is the last word (two generals): if Eve spoils it, Bob aborts
+    # and stores nothing while Alice has stored the block. Those chunks can never be handed
+    # out: the source KME delivers a key only after the peer KME accepts the same chunk IDs.
+    from cvqkd.kms.store import ChunksUnavailableError
+
+    sa, sb = open_store(tmp_path / "a.db"), open_store(tmp_path / "b.db")
+
+    def flip_last(i: int, data: bytes) -> bytes:
+        return data if i != 2 else data[:-1] + bytes([data[-1] ^ 1])
+
+    with pytest.raises(AuthenticationError):
+        run_block(
+            _channel(), config=_config(), seed=6, stores=(sa, sb), link=LINK, tamper_alice=flip_last
+        )
+    assert sb.available_chunks(LINK) == 0
+    [(res, _key)] = sa.reserve(
+        LINK, number=1, size_bits=256, master_sae_id="SAE_A", slave_sae_ids=["SAE_B"]
+    )
+    with pytest.raises(ChunksUnavailableError):
+        sb.accept_reservations([res])

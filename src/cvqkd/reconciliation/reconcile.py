@@ -67,6 +67,7 @@ __all__ = [
     "AliceResult",
     "BobMessage",
     "FrameLayout",
+    "FrameTag",
     "ReconcileStats",
     "alice_reconcile",
     "binary_beta_ceiling",

@@ -11,7 +11,9 @@ readable. Checked here, sans-I/O against in-memory key pools and the development
 - without certificates, the replaced key is detected by the HMAC under the first QKD key, and an
   ML-KEM-only epoch is neither sent nor accepted before a QKD-keyed one;
 - the signed bytes and the HMAC are recomputed independently (``cryptography`` and
-  ``hmac``/``hashlib``) from the documented formats (docs/apps.md).
+  ``hmac``/``hashlib``) from the documented formats (docs/apps.md);
+- any single bit flipped in HELLO, START or a signature stops the stream before any plaintext
+  (hypothesis), with and without certificates.
 """
 
 from __future__ import annotations
@@ -26,13 +28,15 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from cvqkd.apps import transport as tp
 from cvqkd.apps.handshake import PeerAuth
 from cvqkd.apps.hybrid import mlkem_generate
 from cvqkd.apps.keysource import InMemoryKeyPool, KeyUnavailableError
 from cvqkd.apps.policy import PolicyConfig
-from cvqkd.errors import AuthenticationError, ConfigError
+from cvqkd.errors import AuthenticationError, ConfigError, CvqkdError
 from cvqkd.kms.certs import CertPaths, make_dev_pki
 
 PQC_ONLY = PolicyConfig(policy="pqc-only", wait_timeout_s=0.2, backoff_initial_s=0.05)
@@ -278,3 +282,37 @@ def test_without_certificates_ml_kem_only_after_a_qkd_epoch() -> None:
     assert b"".join(rx.open_all(wire)) == b"z" * 300
     assert tx.metrics.qkd_keys_used == 1 and tx.metrics.pqc_only_epochs == 2
     assert rx.metrics.pqc_only_epochs == 2
+
+
+# -- any change to the handshake in flight stops the stream -------------------------------------
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), signed=st.booleans())
+def test_any_bit_flip_in_the_handshake_is_detected(
+    pki: dict[str, dict[str, CertPaths]], data: st.DataObject, signed: bool
+) -> None:
+    tx, rx = sessions(
+        auth(pki, "SAE_A", "SAE_B") if signed else None,
+        auth(pki, "SAE_B", "SAE_A") if signed else None,
+    )
+    which = data.draw(st.sampled_from(["HELLO", "START", "SIG"] if signed else ["HELLO", "START"]))
+
+    def flip(message: bytes, name: str) -> bytes:
+        if name != which:
+            return message
+        # signatures vary in length (DER ECDSA): draw a position, reduce it to the message
+        bit = data.draw(st.integers(0, 2**20), label=f"bit of {name}") % (8 * len(message))
+        out = bytearray(message)
+        out[bit // 8] ^= 1 << (bit % 8)
+        return bytes(out)
+
+    released: list[bytes] = []
+    with pytest.raises(CvqkdError):
+        reply = rx.accept_start(flip(tx.start(flip(rx.hello(), "HELLO")), "START"))
+        if signed:
+            tx.accept_auth(flip(reply, "SIG"))
+        # unsigned: the first QKD-keyed KEY record carries the transcript HMAC
+        for plain in rx.open_all(b"".join(tx.seal(b"secret")) + tx.finish()):
+            released.append(plain)
+    assert released == []

@@ -13,7 +13,8 @@ man-in-the-middle could replace it with its own and read an epoch keyed by ML-KE
 
    The peer's certificate must chain to the configured CA (RFC 5280 path validation by
    ``cryptography.x509.verification``, EKU clientAuth, validity now) and its subject CN must be
-   the expected peer SAE ID. ECDSA keys sign with SHA-256 (FIPS 186-5), Ed25519 as RFC 8032.
+   the expected peer SAE ID. Keys are ECDSA (the development PKI's P-256), signing with SHA-256
+   (FIPS 186-5); the Web PKI profile of the verifier does not admit Ed25519 certificates.
 2. **QKD binding** (:func:`transcript_binding`): every KEY record keyed with a QKD key carries
    ``HMAC-SHA-256(K_bind, "cvqkd/apps/transcript-bind/v2" || T || u32 epoch)`` with
    ``K_bind = HKDF-SHA-256(IKM = lp(qkd_key), salt = 0^32, info = lp(label) || lp(key ID))``,
@@ -34,7 +35,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from cryptography.x509.verification import (
     Criticality,
@@ -53,7 +54,7 @@ ROLE_SENDER = b"sender"
 ROLE_RECEIVER = b"receiver"
 BIND_BYTES = 32
 
-SigningKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
+SigningKey = ec.EllipticCurvePrivateKey
 
 
 def _lp(data: bytes) -> bytes:
@@ -127,8 +128,8 @@ class PeerAuth:
                 f"cannot load the SAE certificate, key or CA ({cert_file}, {key_file}, "
                 f"{ca_file}): {exc}"
             ) from None
-        if not isinstance(key, ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey):
-            raise ConfigError(f"SAE key {key_file}: only ECDSA and Ed25519 keys can sign here")
+        if not isinstance(key, ec.EllipticCurvePrivateKey):
+            raise ConfigError(f"SAE key {key_file}: only ECDSA keys can sign the handshake")
         return cls(certificate=cert, private_key=key, ca_certificates=cas, peer_sae_id=peer_sae_id)
 
     @property
@@ -144,9 +145,7 @@ class PeerAuth:
     def sign(self, *, role: bytes, transcript: bytes) -> bytes:
         """Sign :func:`signed_message` with this SAE's key."""
         message = signed_message(role=role, transcript=transcript)
-        if isinstance(self.private_key, ec.EllipticCurvePrivateKey):
-            return self.private_key.sign(message, ec.ECDSA(hashes.SHA256()))
-        return self.private_key.sign(message)
+        return self.private_key.sign(message, ec.ECDSA(hashes.SHA256()))
 
     def verify_peer_certificate(self, der: bytes) -> x509.Certificate:
         """Parse the peer's certificate; check it chains to the CA and names the expected SAE.
@@ -186,13 +185,10 @@ def verify_signature(
     """Verify the peer's handshake signature; raise :class:`AuthenticationError` if it fails."""
     message = signed_message(role=role, transcript=transcript)
     key = cert.public_key()
+    if not isinstance(key, ec.EllipticCurvePublicKey):
+        raise AuthenticationError("the peer's certificate key is not an ECDSA key")
     try:
-        if isinstance(key, ec.EllipticCurvePublicKey):
-            key.verify(signature, message, ec.ECDSA(hashes.SHA256()))
-        elif isinstance(key, ed25519.Ed25519PublicKey):
-            key.verify(signature, message)
-        else:
-            raise AuthenticationError("the peer's certificate key is neither ECDSA nor Ed25519")
+        key.verify(signature, message, ec.ECDSA(hashes.SHA256()))
     except InvalidSignature:
         raise AuthenticationError(
             f"the {role.decode()}'s handshake signature does not verify: the handshake was "

@@ -4,8 +4,9 @@ Starts two real KMEs (``cvqkd kme serve``, one process each, SQLite or PostgreSQ
 filled with the same development key material), then drives enc_keys at KME_A from C client
 threads, each with its own persistent HTTPS connection, for a fixed time. Every request
 includes the KME-to-KME reservation at KME_B (the two-KME path). Reports requests/s,
-keys/s, p50/p99 latency, and, for the 32-client run, the duplicates (must be 0) and whether
-KME_B hands the slave exactly the same bytes for every key ID.
+keys/s, p50/p99 latency, the KME processes' CPU time per request, and, for the 32-client
+run, the duplicates (must be 0) and whether KME_B hands the slave exactly the same bytes
+for every key ID.
 
     .venv/bin/python benchmarks/kme.py                    # SQLite; PostgreSQL too if
     CVQKD_TEST_POSTGRES_URL=postgresql://... .venv/bin/python benchmarks/kme.py
@@ -63,6 +64,15 @@ def _commit() -> str:
         return out + ("+dirty(kms)" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux /proc), NaN elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return float("nan")
 
 
 def _free_port() -> int:
@@ -171,11 +181,13 @@ def drive(kmes: Kmes, *, clients: int, seconds: float, number: int) -> dict[str,
         t.start()
     stop_at[0] = time.perf_counter() + 3600
     start_barrier.wait()
+    cpu0 = sum(_cpu_s(p.pid) for p in kmes.procs)
     t_start = time.perf_counter()
     stop_at[0] = t_start + seconds
     for t in threads:
         t.join()
     elapsed = time.perf_counter() - t_start
+    cpu = sum(_cpu_s(p.pid) for p in kmes.procs) - cpu0
     all_lat = sorted(x for row in lat for x in row)
     keys = [k for row in got for k in row]
     n = len(all_lat)
@@ -189,6 +201,7 @@ def drive(kmes: Kmes, *, clients: int, seconds: float, number: int) -> dict[str,
         "p50_ms": pct(0.50),
         "p99_ms": pct(0.99),
         "errors": sum(errors),
+        "kme_cpu_ms_per_request": 1e3 * cpu / max(n, 1),
         "keys": keys,
     }
 
@@ -219,7 +232,7 @@ def main() -> None:
     print("two KMEs (one process each) + load generator on this machine, mTLS, keep-alive")
     print(
         f"{'store':<22}{'clients':>8}{'req/s':>10}{'keys/s':>10}{'p50 ms':>9}{'p99 ms':>9}"
-        f"{'errors':>8}{'dup':>6}{'mismatch':>10}"
+        f"{'errors':>8}{'dup':>6}{'mismatch':>10}{'KME cpu ms/req':>16}"
     )
     for backend in args.backends.split(","):
         if backend == "postgres" and not pg:
@@ -249,7 +262,8 @@ def main() -> None:
                     print(
                         f"{label.get(backend, 'PostgreSQL'):<22}{c:>8}{r['requests_per_s']:>10.0f}"
                         f"{r['keys_per_s']:>10.0f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}"
-                        f"{r['errors']:>8}{dup!s:>6}{mismatch!s:>10}",
+                        f"{r['errors']:>8}{dup!s:>6}{mismatch!s:>10}"
+                        f"{r['kme_cpu_ms_per_request']:>16.2f}",
                         flush=True,
                     )
             finally:

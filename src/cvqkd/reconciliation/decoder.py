@@ -15,8 +15,10 @@ Two schedules:
 
 * ``"layered"`` (serial-C, default): checks are processed one after another in index order,
   each using and immediately updating the posteriors; converges in about half the iterations
-  of flooding (Hocevar, SiPS 2004). Any order of checks that share no variable gives the same
-  result, so QC codes whose rows are grouped by base row get the same answer on every backend.
+  of flooding (Hocevar, SiPS 2004). Reordering checks that share no variable does not change
+  the result; the CUDA layered schedule walks the first-fit layers of ``check_layers``, a
+  different serial order than index order (same algorithm, slightly different iterates; the
+  reference takes ``check_order`` to reproduce it).
 * ``"flooding"``: all checks, then all variables, per iteration.
 
 Backends share this one entry point, :func:`decode`:

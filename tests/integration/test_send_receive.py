@@ -14,6 +14,8 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -96,15 +98,44 @@ def test_file_round_trip_with_rekeys(kmes: DevKmePair, tmp_path: Path) -> None:
     assert rx_report["peer_auth"] == "certificate SAE_A"
 
 
-def test_stdin_to_stdout_qkd_mode(kmes: DevKmePair) -> None:
+def test_stdin_to_stdout_qkd_mode_rekeys_while_idle(kmes: DevKmePair) -> None:
     data = b"line of text\n" * 5000
     rx, addr = _start_receiver(kmes, "--master-sae-id", "SAE_A", "--mode", "qkd")
-    sent = _send(kmes, addr, "--mode", "qkd", "--record-bytes", "4096", stdin=data)
-    assert sent.returncode == 0, sent.stderr.decode()
-    code, out, err = _finish(rx)
-    assert code == 0, err
-    assert out == data
+    received = bytearray()
+    first_part = threading.Event()
+
+    def drain() -> None:  # read the receiver's stdout as it comes (a pipe holds only 64 KiB)
+        assert rx.stdout is not None
+        while chunk := rx.stdout.read1(65536):  # type: ignore[attr-defined]
+            received.extend(chunk)
+            if len(received) >= 30000:
+                first_part.set()
+
+    reader = threading.Thread(target=drain)
+    reader.start()
+    cmd = [sys.executable, "-m", "cvqkd", "send", "--to", addr, "--kme-url", kmes.url("KME_A")]
+    cmd += [*_tls(kmes, "SAE_A"), "--slave-sae-id", "SAE_B", "--mode", "qkd"]
+    cmd += ["--record-bytes", "4096", "--rekey-seconds", "0.2", "--json"]
+    sender = subprocess.Popen(
+        cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert sender.stdin is not None
+    sender.stdin.write(data[:30000])
+    sender.stdin.flush()
+    assert first_part.wait(TIMEOUT_S)  # the first part went through; now 1 s of nothing
+    time.sleep(1.0)
+    out_tx, err_tx = sender.communicate(data[30000:], timeout=TIMEOUT_S)
+    assert sender.returncode == 0, err_tx.decode()
+    reader.join(TIMEOUT_S)
+    assert rx.stderr is not None
+    err = rx.stderr.read().decode()
+    assert rx.wait(TIMEOUT_S) == 0, err
+    assert bytes(received) == data
     assert "plaintext bytes: 65000" in err  # report on stderr when stdout carries the data
+    report = json.loads(out_tx)
+    # 1 s idle with a key in use, at one rekey per 0.2 s: about 5 idle rekeys, >= 3 under load
+    assert report["metrics"]["idle_rekeys"] >= 3
+    assert f"key epochs: {report['epochs']}" in err  # the receiver followed every rekey
 
 
 def test_dry_kme_pqc_only(tmp_path: Path) -> None:

@@ -381,3 +381,27 @@ def test_sqlite_zeroes_erased_key_material(tmp_path: Path) -> None:
     conn.close()
     data = path.read_bytes()
     assert material[:32] not in data and material[32:] not in data
+
+
+@pytest.mark.postgres
+def test_postgres_replaces_a_broken_connection() -> None:
+    """The database drops our session (restart, failover): one call fails with a clear
+    KeyStoreError, the next one works on a fresh connection; nothing is half-done."""
+    import psycopg
+
+    app = f"kms_test_{uuid.uuid4().hex[:8]}"
+    url = _pg_url("broken") + f"&application_name={app}"
+    store = open_store(url, pool_size=1)
+    store.add_keys(LINK, _blocks(1, 64))
+    admin_url = os.environ["CVQKD_TEST_POSTGRES_URL"]
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        killed = admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s",
+            [app],
+        ).fetchall()
+        assert killed == [(True,)]
+    with pytest.raises(KeyStoreError):
+        for _ in range(2):  # the first call may still find the socket alive
+            store.available_chunks(LINK)
+    assert store.available_chunks(LINK) == 2
+    store.close()

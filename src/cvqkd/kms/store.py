@@ -984,8 +984,9 @@ class SqliteKeyStore(KeyStore):
 
 
 class PostgresKeyStore(KeyStore):
-    """PostgreSQL back end (psycopg 3, ``[postgres]`` extra): a small pool of connections,
-    row locks with ``FOR UPDATE SKIP LOCKED`` so concurrent requests take disjoint chunks."""
+    """PostgreSQL back end (psycopg 3, ``[postgres]`` extra): a pool of up to ``pool_size``
+    connections opened on demand (a broken one is replaced), row locks with
+    ``FOR UPDATE SKIP LOCKED`` so concurrent requests take disjoint chunks."""
 
     _skip_locked = " FOR UPDATE SKIP LOCKED"
 
@@ -996,14 +997,10 @@ class PostgresKeyStore(KeyStore):
             raise MissingExtraError.for_extra("postgres", "psycopg") from None
         self._psycopg = psycopg
         self.url = url
-        self._pool: list[Any] = []
+        self._idle: list[Any] = []
+        self._opened = 0
+        self._size = max(1, pool_size)
         self._cond = threading.Condition()
-        try:
-            for _ in range(max(1, pool_size)):
-                self._pool.append(psycopg.connect(url, autocommit=False))
-        except psycopg.Error as exc:
-            self.close()
-            raise KeyStoreError(f"cannot connect to the key store database: {exc}") from None
         with self._tx() as cur:
             # Serialise schema creation between processes starting at once.
             cur.execute("SELECT pg_advisory_xact_lock(720140014)")
@@ -1022,32 +1019,49 @@ class PostgresKeyStore(KeyStore):
     def _execmany(self, cur: Any, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         cur.executemany(sql.replace("?", "%s"), [tuple(r) for r in rows])
 
+    def _acquire(self) -> Any:
+        with self._cond:
+            while not self._idle and self._opened >= self._size:
+                self._cond.wait()
+            if self._idle:
+                return self._idle.pop()
+            self._opened += 1
+        try:
+            return self._psycopg.connect(self.url, autocommit=False)
+        except self._psycopg.Error as exc:
+            with self._cond:
+                self._opened -= 1
+                self._cond.notify()
+            raise KeyStoreError(f"cannot connect to the key store database: {exc}") from None
+
+    def _give_back(self, conn: Any) -> None:
+        with self._cond:
+            if conn.broken or conn.closed:
+                conn.close()
+                self._opened -= 1
+            else:
+                self._idle.append(conn)
+            self._cond.notify()
+
     @contextmanager
     def _tx(self, *, durable: bool = True, write: bool = True) -> Iterator[Any]:
-        with self._cond:
-            while not self._pool:
-                self._cond.wait()
-            conn = self._pool.pop()
+        conn = self._acquire()
         try:
-            try:
-                with conn.transaction(), conn.cursor() as cur:
-                    if not durable and write:
-                        cur.execute("SET LOCAL synchronous_commit = off")
-                    yield cur
-            except self._psycopg.Error as exc:
-                if conn.broken:
-                    conn = self._psycopg.connect(self.url, autocommit=False)
-                raise KeyStoreError(f"key store database error: {exc}") from None
+            with conn.transaction(), conn.cursor() as cur:
+                if not durable and write:
+                    cur.execute("SET LOCAL synchronous_commit = off")
+                yield cur
+        except self._psycopg.Error as exc:
+            raise KeyStoreError(f"key store database error: {exc}") from None
         finally:
-            with self._cond:
-                self._pool.append(conn)
-                self._cond.notify()
+            self._give_back(conn)
 
     def close(self) -> None:
         with self._cond:
-            for conn in self._pool:
+            for conn in self._idle:
                 conn.close()
-            self._pool.clear()
+            self._opened -= len(self._idle)
+            self._idle.clear()
 
 
 def open_store(

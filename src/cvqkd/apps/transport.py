@@ -22,11 +22,11 @@ frames ``magic (4) | version u8 = 2 | flags u8 | payload_len u32 | payload``)::
 
     AAD   = session id || header || key ID        (KEY records: || the body before the tag)
     nonce = direction u8 || 0x000000 || seq u64    (96 bits; NIST SP 800-38D §8.2.1 deterministic)
-    epoch key, next chain = HKDF (cvqkd.apps.hybrid) of the QKD key and/or ML-KEM secret,
-            salted with the previous chain, context = T || epoch u32
+    epoch key, next chain = HKDF (cvqkd.apps.hybrid) of the QKD key and/or ML-KEM secret
+            [and X25519], salted with the previous chain, context = T || epoch u32
 
-Without a timer event or data, the sender still rekeys every ``rekey_seconds``
-(:meth:`SenderSession.poll`; ``send_stream`` reads its source in a helper thread to do so).
+Without data, the sender still rekeys every ``rekey_seconds`` (:meth:`SenderSession.poll`;
+``send_stream`` reads a source that may wait, such as a pipe, in a helper thread to do so).
 
 Each epoch key is fresh (new KME key, new ML-KEM encapsulation, new session id), the sequence
 number never repeats within an epoch and direction, so no (key, nonce) pair repeats. Records are

@@ -111,6 +111,11 @@ def test_signed_round_trip_and_signed_bytes(pki: dict[str, dict[str, CertPaths]]
         key.verify(signature, message, ec.ECDSA(hashes.SHA256()))  # raises if not
     # START carries the sender's certificate after mode and session ID
     assert start_payload[17:] == auth(pki, "SAE_A", "SAE_B").certificate_der
+    # one handshake per session: a second START or HELLO is refused
+    with pytest.raises(ConfigError, match="already called"):
+        rx.accept_start(start_and_sig)
+    with pytest.raises(ConfigError, match="already called"):
+        tx.start(hello)
 
 
 @pytest.mark.parametrize("mode", ["hybrid", "qkd"])

@@ -361,6 +361,8 @@ class SenderSession:
 
     def start(self, hello: bytes) -> bytes:
         """Check the receiver's HELLO; return START (and, with ``auth``, the signature frame)."""
+        if self._transcript:
+            raise ConfigError("start() was already called: one handshake per session")
         flags, payload, rest = parse_frame(hello, magic=MAGIC_HELLO, what="HELLO")
         if rest:
             raise DataFormatError("HELLO has trailing bytes")
@@ -654,6 +656,8 @@ class ReceiverSession:
 
         The reply is the receiver's signature frame with ``auth``, else ``b""`` (nothing to send).
         """
+        if self._transcript:
+            raise ConfigError("accept_start() was already called: one handshake per session")
         flags, payload, rest = parse_frame(data, magic=MAGIC_START, what="START")
         _check_flags(flags, config=self.config, auth=self.auth, peer="sender")
         if len(payload) < 17:

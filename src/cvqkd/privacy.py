@@ -50,6 +50,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -182,8 +183,34 @@ def _pick_backend(backend: Backend) -> _FftBackend:
         return _FftBackend("numpy")
 
 
+@functools.cache
+def _parity_kernel() -> Any:
+    """numba kernel: one pass computing round(v) mod 2 and max |v − round(v)|."""
+    import numba
+
+    @numba.njit(cache=True, nogil=True)
+    def kernel(conv: Any, out: Any) -> float:
+        worst = 0.0
+        for i in range(conv.size):
+            r = np.rint(conv[i])
+            d = abs(conv[i] - r)
+            worst = max(worst, d)
+            out[i] = np.uint8(np.int64(r) & 1)
+        return worst
+
+    return kernel
+
+
 def _round_bits(xp: Any, conv: Any) -> Any:
     """Round to integers, check the a-posteriori guard, reduce mod 2 (uint8 0/1)."""
+    if xp is np:
+        out = np.empty(conv.size, dtype=np.uint8)
+        worst = float(_parity_kernel()(np.ascontiguousarray(conv), out)) if conv.size else 0.0
+        if worst > ROUNDING_GUARD:
+            raise ArithmeticError(
+                f"float64 FFT convolution not exact (max distance to integer {worst:.3g})"
+            )
+        return out
     rounded = xp.rint(conv)
     worst = float(xp.abs(conv - rounded).max()) if conv.size else 0.0
     if worst > ROUNDING_GUARD:
@@ -199,6 +226,19 @@ def _hash_window(be: _FftBackend, x: Any, s: Any, n: int, ell: int) -> Any:
     spec = be.rfft(x, length)
     spec *= be.rfft(s, length)
     return _round_bits(be.xp, be.irfft(spec, length)[n - 1 : n - 1 + ell])
+
+
+def _fft_cost_per_point(length: int) -> float:
+    """Relative cost per point and stage of a real FFT: transforms that stay in cache are
+    ≈ 3× cheaper (measured with np.fft on the project's 2-core EPYC: 0.5, 0.8, 1.6, 1.8 ns at
+    2^18, 2^20, 2^22–2^24, 2^25 points)."""
+    if length <= 2**18:
+        return 0.5
+    if length <= 2**20:
+        return 0.8
+    if length <= 2**24:
+        return 1.6
+    return 1.85
 
 
 def plan_tiles(*, n_bits: int, out_bits: int, max_fft_len: int = FLOAT64_MAX_FFT_LEN) -> int:
@@ -220,7 +260,7 @@ def plan_tiles(*, n_bits: int, out_bits: int, max_fft_len: int = FLOAT64_MAX_FFT
         b = length - out_bits + 1
         if b >= 1:
             tiles = -(-n_bits // b)
-            cost = (2 * tiles + 1) * length * math.log2(length) * (1.0 + 0.15 * (length > 2**22))
+            cost = (2 * tiles + 1) * length * math.log2(length) * _fft_cost_per_point(length)
             if best is None or cost < best[0]:
                 best = (cost, length)
         length *= 2

@@ -368,3 +368,12 @@ def test_composable_length_agrees_with_keyrate_composable_gg02() -> None:
     assert ours.length_bits * p_ec == pytest.approx(
         float(theirs.key_rate_bits_per_symbol) * big_n, abs=2
     )
+
+
+def test_rounding_guard_refuses_inexact_values() -> None:
+    from cvqkd.privacy import _round_bits
+
+    ok = np.array([0.0, 1.0 + 1e-9, 2.0 - 1e-7, 7.0, 12.0000001])
+    assert _round_bits(np, ok).tolist() == [0, 1, 0, 1, 0]
+    with pytest.raises(ArithmeticError, match="not exact"):
+        _round_bits(np, np.array([1.0, 2.3]))

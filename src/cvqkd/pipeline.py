@@ -180,6 +180,7 @@ class BlockReport:
     min_symbols_finite_size: int | None
     min_symbols_composable: int | None
     timings_s: dict[str, float]
+    net_key_bits: int = 0
     aborted: str | None = None
 
 
@@ -955,6 +956,7 @@ def _report(
         reconciliation={**rec, "code": st["code"]},
         key_length={"used": chosen, "all_levels": kl},
         authentication={"alice": alice.auth, "bob": bob.auth},
+        net_key_bits=int(st["final_key_bits"]) - 8 * int(bob.auth["pad_bytes_consumed"]),
         key_rate_bits_per_symbol=delivered / slots,
         key_rate_bps=delivered / slots * sym_rate,
         symbol_rate_hz=sym_rate,

@@ -65,6 +65,11 @@ def build_report(
             f"≈ {rep['min_symbols_composable']}, at this block's estimates, β and FER)"
         )
     )
+    if rep.get("net_key_bits", 0) <= 0:
+        rep["security_statement"] += (
+            f"; the block did not pay for its own authentication (net {rep['net_key_bits']} bits:"
+            " the pre-shared pool shrank)"
+        )
     rep["wall_time_s"] = wall_time_s
     return rep
 
@@ -130,6 +135,7 @@ def render_tables(rep: dict[str, Any]) -> None:
         ["quantity", "value"],
         [
             ("key delivered, both parties (bits)", rep["delivered_bits"]),
+            ("net of authentication key used (bits)", rep.get("net_key_bits")),
             ("keys identical (constant-time check)", rep["keys_identical"]),
             ("key rate (bit/symbol)", rep["key_rate_bits_per_symbol"]),
             (f"projected at {rep['symbol_rate_hz']:.3g} Bd (bit/s)", rep["key_rate_bps"]),

@@ -73,6 +73,7 @@ def test_bits_after_each_stage_follow_the_accounting() -> None:
     assert b["delivered_bits"] == b["final_key_bits"] - b["auth_replenish_bits"]
     # the block paid back exactly the authentication key its messages consumed
     assert rep.authentication["bob"]["pad_bytes_consumed"] * 8 == b["auth_replenish_bits"]
+    assert rep.net_key_bits == b["final_key_bits"] - b["auth_replenish_bits"] > 0
     assert rep.key_rate_bits_per_symbol == b["delivered_bits"] / b["slots_sent"]
     assert not kl["finite_size_secure"]
     # a 60k-symbol block is far too small for finite-size security: the report says how many

@@ -377,3 +377,21 @@ def test_rounding_guard_refuses_inexact_values() -> None:
     assert _round_bits(np, ok).tolist() == [0, 1, 0, 1, 0]
     with pytest.raises(ArithmeticError, match="not exact"):
         _round_bits(np, np.array([1.0, 2.3]))
+
+
+def test_gpu_backend_without_cupy_gives_an_install_hint() -> None:
+    import importlib.util
+
+    from cvqkd.errors import MissingExtraError
+
+    if importlib.util.find_spec("cupy") is not None:
+        pytest.skip("CuPy is installed here")
+    rng = np.random.default_rng(0)
+    with pytest.raises(MissingExtraError, match=r"cvqkd\[gpu\]"):
+        toeplitz_hash(
+            _bits(rng, 64),
+            seed=random_seed(n_bits=64, out_bits=8, rng=rng),
+            n_bits=64,
+            out_bits=8,
+            backend="cupy",
+        )

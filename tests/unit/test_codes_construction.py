@@ -87,3 +87,10 @@ def test_fixed_shifts_are_kept_and_degree_one_gets_zero() -> None:
     assert s[0] == 5
     _rows, cols = canonical_edges(base)
     assert np.all(s[base.sum(axis=0)[cols] == 1] == 0)
+
+
+def test_parallel_shifts_are_coprime_to_lifting() -> None:
+    base = np.array([[2, 1], [1, 2]])
+    s = assign_shifts(base, lifting=12, rng=np.random.default_rng(4))
+    assert np.gcd(int(s[0] - s[1]) % 12, 12) == 1
+    assert np.gcd(int(s[4] - s[5]) % 12, 12) == 1

@@ -120,6 +120,12 @@ def register(app: typer.Typer) -> None:
         steps: int = typer.Option(
             None, "--steps", min=0, help="Override the number of search steps (default: spec)."
         ),
+        starts: int = typer.Option(
+            None, "--starts", min=1, help="Override the number of random precode starts (16)."
+        ),
+        relift: bool = typer.Option(
+            False, "--relift", help="Keep the shipped protograph; recompute only the shifts."
+        ),
         out: Path = typer.Option(
             None, "--out", help="Output folder (default: the package's code_data/)."
         ),
@@ -142,7 +148,12 @@ def register(app: typer.Typer) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         results = []
         for spec in chosen:
-            data = design_code(spec, steps=steps)
+            reuse = None
+            if relift:
+                from cvqkd.reconciliation.codes import load_code_data
+
+                reuse = load_code_data(spec.name)
+            data = design_code(spec, steps=steps, starts=starts, reuse=reuse)
             path = folder / f"{spec.name}.json"
             path.write_text(json.dumps(data.to_json(), separators=(",", ":")) + "\n")
             results.append(

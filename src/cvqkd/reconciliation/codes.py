@@ -70,12 +70,15 @@ class CodeSpec:
     steps: int
     seed: int
     liftings: tuple[int, ...]
+    min_distance_bound: int = 24
 
 
-#: The shipped family. Liftings give n = N_b·Z ≈ 10^5 and 10^6 (N_b = base columns).
+#: The shipped family. Liftings give n = N_b·Z = 10^5 and 10^6 (N_b = base columns). The
+#: precode distance bound is 16 where a core column's extension degree is 50–100 (codewords
+#: of weight >= ~800–1600 bits), 24 at the higher rates.
 FAMILY: tuple[CodeSpec, ...] = (
-    CodeSpec("rl-r0.01", 0.01, 8, 4, 400, 101, (250, 2500)),
-    CodeSpec("rl-r0.02", 0.02, 8, 4, 400, 102, (500, 5000)),
+    CodeSpec("rl-r0.01", 0.01, 8, 4, 400, 101, (250, 2500), min_distance_bound=16),
+    CodeSpec("rl-r0.02", 0.02, 8, 4, 400, 102, (500, 5000), min_distance_bound=16),
     CodeSpec("rl-r0.05", 0.05, 8, 4, 400, 105, (1250, 12500)),
     CodeSpec("rl-r0.1", 0.1, 8, 4, 400, 110, (2500, 25000)),
     CodeSpec("rl-r0.2", 0.2, 8, 4, 400, 120, (5000, 50000)),
@@ -168,22 +171,41 @@ class CodeData:
         return data
 
 
-def design_code(spec: CodeSpec, *, steps: int | None = None) -> CodeData:
+def design_code(
+    spec: CodeSpec,
+    *,
+    steps: int | None = None,
+    starts: int | None = None,
+    reuse: CodeData | None = None,
+) -> CodeData:
     """Design one family member from its spec (deterministic: seeds from ``spec.seed``).
 
     Runs :func:`~cvqkd.reconciliation.design.optimise_raptor_like`, then a 4-cycle-free
     lifting per ``spec.liftings`` with ``rng = default_rng([seed, Z])``. Takes minutes.
+    ``reuse`` skips the search and relifts that member's protograph (same result as the
+    search, which is deterministic, when the data came from the same spec).
     """
-    from cvqkd.reconciliation.design import optimise_raptor_like
+    from cvqkd.reconciliation.design import DesignResult, optimise_raptor_like
 
     n_steps = spec.steps if steps is None else int(steps)
-    res = optimise_raptor_like(
-        rate=spec.rate,
-        n_core=spec.n_core,
-        n_precode=spec.n_precode,
-        steps=n_steps,
-        seed=spec.seed,
-    )
+    if reuse is not None:
+        res = DesignResult(
+            protograph=reuse.protograph,
+            threshold_snr=reuse.threshold_snr,
+            beta=reuse.beta,
+            steps=n_steps,
+            seed=spec.seed,
+        )
+    else:
+        res = optimise_raptor_like(
+            rate=spec.rate,
+            n_core=spec.n_core,
+            n_precode=spec.n_precode,
+            steps=n_steps,
+            seed=spec.seed,
+            min_distance_bound=spec.min_distance_bound,
+            n_starts=16 if starts is None else int(starts),
+        )
     proto = Protograph(
         base=res.protograph.base,
         punctured=res.protograph.punctured,
@@ -199,6 +221,8 @@ def design_code(spec: CodeSpec, *, steps: int | None = None) -> CodeData:
     gen = f"cvqkd codes design --name {spec.name}"
     if steps is not None:
         gen += f" --steps {n_steps}"
+    if starts is not None:
+        gen += f" --starts {int(starts)}"
     return CodeData(
         name=spec.name,
         protograph=proto,
@@ -331,8 +355,8 @@ def adapt(name: str, *, rate: float, n_target: int = 1_000_000) -> AdaptedCode:
 
     Truncation keeps ``k = n − m`` and drops trailing extension checks with their degree-one
     bits: ``n' = ceil(k / rate)``. Shortening fixes ``s = ceil((k − rate·n)/(1 − rate))``
-    core bits, spread evenly over the information part of the core. The achieved rate is
-    within one bit of the request and is reported exactly.
+    core bits, spread evenly over the core. The achieved rate is at most the request and
+    within one bit of it (``n'`` or ``s`` rounded up), and is reported exactly.
 
     >>> a = adapt("rl-r0.02", rate=0.025, n_target=100_000)
     >>> round(a.rate, 4), a.code.n_vars - a.code.n_checks

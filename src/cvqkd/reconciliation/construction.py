@@ -12,6 +12,10 @@ non-backtracking walk ``e1 e2 e3 e4`` in the base graph (alternating check/varia
 such a walk with edges already placed — a QC variant of progressive edge growth
 (Hu, Eleftheriou & Arnold, IEEE Trans. Inf. Theory 51, 386 (2005)).
 
+Parallel edges: the shifts of one entry differ by values coprime to ``Z``. A column whose only
+precode entry is a weight-2 circulant ``I + P^δ`` otherwise carries codewords of weight
+``Z / gcd(δ, Z)`` (e.g. 4 bits at ``Z = 500, δ = 125``, which the decoder found).
+
 Edges are in *canonical order*: row-major over the base matrix, each entry repeated by its
 multiplicity. Shipped shift tables use this order.
 
@@ -101,6 +105,9 @@ def _forbidden(
         for s2 in par:
             for s4 in par:
                 bad |= (2 * cand - s2 - s4) % z == 0
+            # a weight-2 circulant I + P^δ has kernel vectors of period gcd(δ, Z), i.e. of
+            # weight Z / gcd(δ, Z): keep δ coprime to Z so that the lightest has weight Z
+            bad |= np.gcd((cand - s2) % z, z) != 1
     return bad
 
 
@@ -155,26 +162,37 @@ def assign_shifts(
 def count_4cycles_base(base: ArrayLike, shifts: ArrayLike, *, lifting: int) -> int:
     """Number of closed non-backtracking base walks of length 4 that lift to 4-cycles.
 
-    Brute force over ordered pairs of base edges per column pair (an independent check of
-    :func:`assign_shifts`; each lifted 4-cycle family is counted once per walk orientation).
+    Brute force over every walk ``e1 (r, c), e2 (r2, c), e3 (r2, c2), e4 (r, c2)`` with
+    consecutive edges distinct (an independent check of :func:`assign_shifts`; each lifted
+    4-cycle family is counted once per walk orientation). Edges of degree-one columns lie on
+    no cycle and are skipped.
     """
-    rows, cols = canonical_edges(base)
+    b = np.asarray(base, dtype=np.int64)
+    rows, cols = canonical_edges(b)
     s = np.asarray(shifts, dtype=np.int64).ravel()
     z = int(lifting)
-    n_e = rows.size
+    col_deg = b.sum(axis=0)
+    live = [e for e in range(rows.size) if col_deg[cols[e]] > 1]
+    by_entry: dict[tuple[int, int], list[int]] = {}
+    by_row: dict[int, list[int]] = {}
+    by_col: dict[int, list[int]] = {}
+    for e in live:
+        r, c = int(rows[e]), int(cols[e])
+        by_entry.setdefault((r, c), []).append(e)
+        by_row.setdefault(r, []).append(e)
+        by_col.setdefault(c, []).append(e)
     count = 0
-    idx = np.arange(n_e)
-    for e1 in range(n_e):
-        r, c = rows[e1], cols[e1]
-        # e2: same column c, different edge; e4: same row r, different edge
-        e2s = idx[(cols == c) & (idx != e1)]
-        e4s = idx[(rows == r) & (idx != e1)]
-        for e2 in e2s:
-            r2 = rows[e2]
-            for e4 in e4s:
-                c2 = cols[e4]
-                e3s = idx[(rows == r2) & (cols == c2) & (idx != e2) & (idx != e4)]
-                if e3s.size:
-                    tot = (s[e1] - s[e2] + s[e3s] - s[e4]) % z
-                    count += int(np.count_nonzero(tot == 0))
+    for e1 in live:
+        r, c = int(rows[e1]), int(cols[e1])
+        for e2 in by_col[c]:
+            if e2 == e1:
+                continue
+            r2 = int(rows[e2])
+            for e4 in by_row[r]:
+                if e4 == e1:
+                    continue
+                c2 = int(cols[e4])
+                for e3 in by_entry.get((r2, c2), ()):
+                    if e3 != e2 and e3 != e4 and (s[e1] - s[e2] + s[e3] - s[e4]) % z == 0:
+                        count += 1
     return count

@@ -426,36 +426,47 @@ def interleave_rows(patterns: NDArray[np.int64], counts: NDArray[np.int64]) -> N
 
 
 def permanent_bound(matrix: ArrayLike) -> int:
-    """Upper bound on the minimum distance of any QC lifting of a base matrix ``B`` (m × n):
-    ``min* over (m+1)-column sets S of Σ_{i∈S} perm(B[:, S∖i])`` (Smarandache & Vontobel
-    2012, Thm. 8; min* ignores zero sums). Returns ``n + 1`` sentinel-free large value
-    ``2**62`` if every sum is zero.
+    """Upper bound on the minimum distance of every QC lifting of a base matrix ``B``.
+
+    For each column set ``S`` that touches exactly ``|S| − 1`` rows ``R`` (so the columns
+    ``S`` alone carry codewords of the sub-code on ``R``), the bound
+    ``Σ_{i∈S} perm(B[R, S∖i])`` holds (Smarandache & Vontobel, IEEE Trans. IT 58, 585 (2012),
+    Thm. 8, applied to the sub-matrix; zero sums are skipped). Returns the least such value, or
+    ``2**62`` if there is none.
 
     >>> permanent_bound([[1, 1, 1], [1, 1, 1]])
     6
+    >>> permanent_bound([[2, 0, 2, 1], [1, 2, 1, 0], [0, 0, 0, 1]])  # columns 0-2 touch 2 rows
+    12
     """
     import itertools
 
     b = np.asarray(matrix, dtype=np.int64)
     m, n = b.shape
-    perms = np.asarray(list(itertools.permutations(range(m))), dtype=np.int64)
-    rows = np.arange(m)
     best = 2**62
-    for cols in itertools.combinations(range(n), m + 1):
-        total = 0
-        for i in cols:
-            sub = b[:, [c for c in cols if c != i]]
-            total += int(np.prod(sub[rows[None, :], perms], axis=1).sum())
-        if 0 < total < best:
-            best = total
+    for size in range(2, min(m + 1, n) + 1):
+        for cols in itertools.combinations(range(n), size):
+            rows = np.flatnonzero(b[:, list(cols)].sum(axis=1) > 0)
+            k = rows.size
+            if k != size - 1:
+                continue
+            perms = np.asarray(list(itertools.permutations(range(k))), dtype=np.int64)
+            r = np.arange(k)
+            total = 0
+            for i in cols:
+                others = np.asarray([c for c in cols if c != i], dtype=np.int64)
+                sub = b[np.ix_(rows, others)]
+                total += int(np.prod(sub[r[None, :], perms], axis=1).sum())
+            if 0 < total < best:
+                best = total
     return best
 
 
 def _initial_precode(m: int, n: int, bound: int, rng: np.random.Generator) -> NDArray[np.int64]:
-    """The sparsest of 400 random precodes (column degrees 2–3, entries <= 2) whose
+    """The sparsest of 100 random precodes (column degrees 2–3, entries <= 2) whose
     :func:`permanent_bound` is at least ``bound``; all-ones if none qualifies."""
     best: NDArray[np.int64] | None = None
-    for _ in range(400):
+    for _ in range(100):
         p = np.zeros((m, n), dtype=np.int64)
         for j in range(n):
             for r in rng.choice(m, size=int(rng.integers(2, 4)), replace=True):
@@ -480,6 +491,8 @@ def optimise_raptor_like(
     max_weight: int = 3,
     max_entry: int = 2,
     min_distance_bound: int = 24,
+    n_starts: int = 16,
+    min_degree_fraction: float = 0.6,
 ) -> DesignResult:
     """Optimise a Raptor-like MET protograph of ``rate`` by PEXIT-guided local search.
 
@@ -508,7 +521,7 @@ def optimise_raptor_like(
         )
     rng = np.random.default_rng(seed)
     pats = _patterns(n_core, max_weight, max_entry)
-    core = _initial_precode(n_precode, n_core, min_distance_bound, rng)
+    starts = [_initial_precode(n_precode, n_core, min_distance_bound, rng) for _ in range(n_starts)]
     counts = np.zeros(len(pats), dtype=np.int64)
     pairs = [i for i, v in enumerate(pats) if v.sum() == 2 and v.max() == 1]
     for t in range(n_ext):
@@ -526,7 +539,10 @@ def optimise_raptor_like(
             proto, snr_low=cap, snr_high=hi, rel_tol=5e-4, points=6, max_iterations=3000
         )
 
-    best = threshold(build(core, counts), 10.0)
+    # multi-start: the precode is the hard part; keep the best of the random sparse precodes
+    scored = [(threshold(build(c, counts), 10.0), i) for i, c in enumerate(starts)]
+    best, i_best = min(scored)
+    core = starts[i_best]
     for _ in range(steps):
         c2 = counts.copy()
         core2 = core.copy()
@@ -548,8 +564,9 @@ def optimise_raptor_like(
         if not np.array_equal(core2, core) and permanent_bound(core2) < min_distance_bound:
             continue
         proto2 = build(core2, c2)
-        if proto2.base[:, :n_core].sum(axis=0).min() < 2:
-            continue
+        col_deg = proto2.base[:, :n_core].sum(axis=0)
+        if col_deg.min() < max(2.0, min_degree_fraction * col_deg.mean()):
+            continue  # a weak core column spreads its low-weight codewords too little
         # cheap screen: a candidate is better only if it converges just below the best
         ok, _ = pexit_converges(proto2, snr=[best * (1 - 5e-4)], max_iterations=3000)
         if not ok[0]:

@@ -1,0 +1,61 @@
+"""``cvqkd codes``: list, show, select, design (reproducible), and clear errors."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from cvqkd.cli.main import run
+from cvqkd.reconciliation.codes import FAMILY
+
+
+def _json(capsys: pytest.CaptureFixture[str], argv: list[str]) -> dict:  # type: ignore[type-arg]
+    assert run(argv) == 0
+    return json.loads(capsys.readouterr().out)  # type: ignore[no-any-return]
+
+
+def test_list_json(capsys: pytest.CaptureFixture[str]) -> None:
+    out = _json(capsys, ["codes", "list", "--json"])
+    names = [c["name"] for c in out["codes"]]
+    assert names == [s.name for s in FAMILY]
+    for c in out["codes"]:
+        assert c["block_lengths"] == [100_000, 1_000_000]
+        assert 0 < c["pexit_beta"] < 1
+
+
+def test_show_json(capsys: pytest.CaptureFixture[str]) -> None:
+    out = _json(capsys, ["codes", "show", "rl-r0.2", "--json"])
+    assert out["rate"] == pytest.approx(0.2)
+    assert sum(p["rows"] for p in out["extension_patterns"]) == out["base_shape"][0] - 4
+    assert out["generator"].startswith("cvqkd codes design --name rl-r0.2")
+
+
+def test_select_json(capsys: pytest.CaptureFixture[str]) -> None:
+    # SNR −15.3 dB = 0.0295 at β = 0.95 asks for rate 0.0199: the rate-0.02 member, shortened
+    out = _json(capsys, ["codes", "select", "--snr-db", "-15.3", "--beta", "0.95", "--json"])
+    assert out["mother"] == "rl-r0.02"
+    assert out["rate"] == pytest.approx(0.95 * 0.5 * math.log2(1 + 10**-1.53), rel=1e-3)
+    assert out["n_vars"] == 1_000_000
+
+
+def test_unknown_code_is_one_line_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["codes", "show", "rl-r9"]) == 2
+    err = capsys.readouterr().err
+    assert "no shipped code named 'rl-r9'" in err and "Traceback" not in err
+    assert run(["codes", "design"]) == 2
+    assert "--name NAME or --all" in capsys.readouterr().err
+
+
+def test_design_is_reproducible(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    for out in (a, b):
+        argv = ["codes", "design", "--name", "rl-r0.1", "--steps", "3", "--starts", "2"]
+        argv += ["--out", str(out)]
+        assert run([*argv, "--json"]) == 0
+        capsys.readouterr()
+    assert (a / "rl-r0.1.json").read_bytes() == (b / "rl-r0.1.json").read_bytes()
+    doc = json.loads((a / "rl-r0.1.json").read_text())
+    assert doc["generator"] == "cvqkd codes design --name rl-r0.1 --steps 3 --starts 2  (seed 110)"

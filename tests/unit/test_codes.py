@@ -1,0 +1,172 @@
+"""The shipped code family and rate adaptation (cvqkd.reconciliation.codes)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from cvqkd.errors import ConfigError, DataFormatError
+from cvqkd.reconciliation.codes import (
+    FAMILY,
+    CodeData,
+    CodeSpec,
+    adapt,
+    available_codes,
+    load_code,
+    load_code_data,
+    select_code,
+)
+from cvqkd.reconciliation.construction import canonical_edges, count_4cycles_base
+from cvqkd.reconciliation.design import efficiency, permanent_bound, pexit_threshold_snr
+
+NAMES = [s.name for s in FAMILY]
+
+
+def test_every_family_member_is_shipped() -> None:
+    assert available_codes() == tuple(NAMES)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_shipped_threshold_is_reproduced_by_pexit(name: str) -> None:
+    # identity check of data + PEXIT code: the stored threshold was found by the same PEXIT
+    # with a 0.2% bracket; recomputing with a 0.1% bracket must land within 0.3%.
+    d = load_code_data(name)
+    thr = pexit_threshold_snr(d.protograph)
+    assert thr == pytest.approx(d.threshold_snr, rel=3e-3)
+    assert d.beta == pytest.approx(float(efficiency(rate=d.rate, snr=d.threshold_snr)), rel=1e-12)
+
+
+def test_claimed_asymptotic_efficiencies() -> None:
+    # design claims (docs/codes.md): PEXIT β* of every member
+    for spec in FAMILY:
+        assert load_code_data(spec.name).beta >= 0.85, spec.name
+
+
+@pytest.mark.parametrize("spec", FAMILY, ids=NAMES)
+def test_precode_distance_bound(spec: CodeSpec) -> None:
+    p = load_code_data(spec.name).protograph
+    # the design constraint (docs/codes.md): precode codewords may have weight up to the bound;
+    # the spec's bound keeps the lightest full codewords at hundreds to thousands of bits
+    assert permanent_bound(p.base[: p.n_precode, : p.n_core]) >= spec.min_distance_bound
+    deg = p.column_degrees()[: p.n_core]
+    assert deg.min() >= 0.6 * deg.mean()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_lifted_code_follows_protograph_rate_and_has_no_4cycles(name: str) -> None:
+    d = load_code_data(name)
+    p = d.protograph
+    z = d.lifting_for(100_000)
+    code = load_code(name, lifting=z)
+    m_b, n_b = p.shape
+    assert (code.n_checks, code.n_vars) == (m_b * z, n_b * z)
+    assert code.rate == pytest.approx(d.rate, abs=1e-12)
+    # every lifted column/row has the degree of its base column/row
+    assert np.array_equal(code.var_degrees, np.repeat(p.column_degrees(), z))
+    assert np.array_equal(code.check_degrees, np.repeat(p.row_degrees(), z))
+    # block (i, j) of H holds exactly base[i, j]·Z ones
+    blocks = np.zeros(p.shape, dtype=np.int64)
+    np.add.at(blocks, (code.edge_checks // z, code.check_vars // z), 1)
+    assert np.array_equal(blocks, p.base * z)
+    # no 4-cycles: two columns share at most one check (independent of the shift algebra)
+    h = sp.csr_matrix(
+        (np.ones(code.n_edges, dtype=np.int32), (code.edge_checks, code.check_vars)),
+        shape=(code.n_checks, code.n_vars),
+    )
+    g = (h.T @ h).tocoo()
+    off = g.row != g.col
+    assert g.data[off].max() <= 1
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_all_shipped_liftings_are_4cycle_free(name: str) -> None:
+    d = load_code_data(name)
+    for z, s in d.shifts.items():
+        assert count_4cycles_base(d.protograph.base, s, lifting=z) == 0
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_parallel_edge_shifts_are_coprime_to_lifting(name: str) -> None:
+    # a weight-2 circulant I + P^δ has kernel vectors of weight Z / gcd(δ, Z): the construction
+    # keeps δ coprime to Z (a gcd of 125 at Z = 500 gave 4-bit precode codewords)
+    d = load_code_data(name)
+    rows, cols = canonical_edges(d.protograph.base)
+    for z, s in d.shifts.items():
+        for r, c in {(int(a), int(b)) for a, b in zip(rows, cols, strict=True)}:
+            sh = s[(rows == r) & (cols == c)]
+            for i in range(sh.size):
+                for j in range(i + 1, sh.size):
+                    assert np.gcd(int(sh[i] - sh[j]) % z, z) == 1
+
+
+def test_block_lengths_cover_1e5_and_1e6() -> None:
+    for name in NAMES:
+        d = load_code_data(name)
+        assert [d.n_vars(z) for z in d.liftings] == [100_000, 1_000_000]
+
+
+def test_json_round_trip_and_malformed_data() -> None:
+    d = load_code_data("rl-r0.1")
+    again = CodeData.from_json(json.loads(json.dumps(d.to_json())))
+    assert np.array_equal(again.protograph.base, d.protograph.base)
+    assert all(np.array_equal(again.shifts[z], d.shifts[z]) for z in d.shifts)
+    bad = d.to_json()
+    bad["liftings"] = {k: v[:-1] for k, v in bad["liftings"].items()}
+    with pytest.raises(DataFormatError):
+        CodeData.from_json(bad)
+    bad = d.to_json()
+    bad["rate"] = 0.3
+    with pytest.raises(DataFormatError):
+        CodeData.from_json(bad)
+    with pytest.raises(ConfigError, match="no shipped code"):
+        load_code_data("nope")
+
+
+@pytest.mark.parametrize("rate", [0.012, 0.015, 0.02, 0.0199])
+def test_truncation_gives_the_claimed_rate_and_is_a_prefix(rate: float) -> None:
+    mother = load_code("rl-r0.01", n_target=100_000)
+    a = adapt("rl-r0.01", rate=rate, n_target=100_000)
+    k = mother.n_vars - mother.n_checks
+    assert a.code.n_vars - a.code.n_checks == k  # same information size
+    # n' = ceil(k/R): the achieved rate is at most R and at least R/(1 + R/k) (one bit)
+    assert rate / (1 + rate / k) <= a.rate <= rate
+    assert a.leak_bits == a.code.n_checks
+    assert a.shortened.size == 0 and a.punctured.size == 0
+    # H' is the top-left block of H: the syndrome of a prefix word is the syndrome prefix
+    rng = np.random.default_rng(1)
+    word = rng.integers(0, 2, mother.n_vars, dtype=np.uint8)
+    word[a.code.n_vars :] = 0
+    s_full = mother.syndrome(word)
+    assert np.array_equal(a.code.syndrome(word[: a.code.n_vars]), s_full[: a.code.n_checks])
+
+
+@pytest.mark.parametrize("rate", [0.015, 0.018, 0.0195])
+def test_shortening_gives_the_claimed_rate(rate: float) -> None:
+    a = adapt("rl-r0.02", rate=rate, n_target=100_000)
+    n, m, s = a.code.n_vars, a.code.n_checks, a.shortened.size
+    assert a.rate == pytest.approx((n - m - s) / (n - s), abs=1e-15)
+    assert a.rate <= rate and a.rate == pytest.approx(rate, abs=2.0 / n)
+    d = load_code_data("rl-r0.02")
+    assert a.shortened.max() < d.protograph.n_core * a.lifting  # core positions only
+    assert np.unique(a.shortened).size == s
+    rng = np.random.default_rng(2)
+    data = rng.integers(0, 2, a.n_data, dtype=np.uint8)
+    word = a.full_bits(data)
+    assert np.array_equal(word[a.data_positions], data) and not word[a.shortened].any()
+    llr = a.full_llr(np.ones(a.n_data))
+    assert np.all(llr[a.shortened] > 100) and np.all(llr[a.data_positions] == 1)
+
+
+def test_select_code_picks_nearest_member() -> None:
+    from cvqkd.reconciliation.design import snr_for_efficiency
+
+    for spec in FAMILY:
+        snr = float(snr_for_efficiency(rate=spec.rate, beta=0.95))
+        a = select_code(snr=snr, beta=0.95, n_target=100_000)
+        assert a.mother == spec.name
+        assert a.rate == pytest.approx(spec.rate, rel=1e-3)
+    with pytest.raises(ConfigError):
+        select_code(snr=-1.0, beta=0.95)

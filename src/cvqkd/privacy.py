@@ -255,7 +255,7 @@ def plan_tiles(*, n_bits: int, out_bits: int, max_fft_len: int = FLOAT64_MAX_FFT
     """
     best: tuple[float, int] | None = None
     length = _fft_len(out_bits + 1)
-    top = min(max_fft_len, _fft_len(n_bits + out_bits - 1))
+    top = min(max_fft_len, max(length, _fft_len(n_bits + out_bits - 1)))
     while length <= top:
         b = length - out_bits + 1
         if b >= 1:

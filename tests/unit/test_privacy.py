@@ -395,3 +395,11 @@ def test_gpu_backend_without_cupy_gives_an_install_hint() -> None:
             out_bits=8,
             backend="cupy",
         )
+
+
+@pytest.mark.parametrize(("n", "ell"), [(1, 1), (1, 0), (2, 2), (3, 1)])
+def test_tiny_blocks(n: int, ell: int) -> None:
+    rng = np.random.default_rng(n)
+    key, s = _bits(rng, n), random_seed(n_bits=n, out_bits=ell, rng=rng)
+    got = toeplitz_hash(key, seed=s, n_bits=n, out_bits=ell)
+    assert np.array_equal(got, toeplitz_hash_reference(key, seed=s, n_bits=n, out_bits=ell))

@@ -79,20 +79,26 @@ def stage_rows(rep: dict[str, Any]) -> list[tuple[str, int]]:
     return [(k, int(v)) for k, v in rep["bits_after_stage"].items()]
 
 
+def render_budget(nb: dict[str, Any] | None, scenario: str) -> None:
+    """Print the noise budget (SNU at the channel input, per source) as a table."""
+    from cvqkd.cli.output import print_table
+
+    if not nb:
+        return
+    rows = [(k, v) for k, v in nb["sources_snu"].items()] + [("total ξ", nb["total_snu"])]
+    print_table(
+        f"Noise budget ({scenario}): T = {nb['transmittance']:.4g}, {nb['detection']}, "
+        f"η = {nb['detector_efficiency']}, v_el = {nb['electronic_noise_snu']} SNU",
+        ["source", "ξ (SNU, input)"],
+        rows,
+    )
+
+
 def render_tables(rep: dict[str, Any]) -> None:
     """Print the report as rich tables on stdout."""
     from cvqkd.cli.output import console, print_table
 
-    nb = rep.get("noise_budget")
-    if nb:
-        rows = [(k, v) for k, v in nb["sources_snu"].items()] + [("total ξ", nb["total_snu"])]
-        print_table(
-            f"Noise budget ({rep['scenario']}): T = {nb['transmittance']:.4g}, "
-            f"{nb['detection']}, η = {nb['detector_efficiency']}, "
-            f"v_el = {nb['electronic_noise_snu']} SNU",
-            ["source", "ξ (SNU, input)"],
-            rows,
-        )
+    render_budget(rep.get("noise_budget"), rep["scenario"])
     e = rep["estimates"]
     print_table(
         f"Parameter estimation (ε_PE = {e['epsilon_pe']:g}, {e['n_disclosed_symbols']} symbols "

@@ -172,7 +172,13 @@ def run_command(
     from cvqkd.errors import CvqkdError
     from cvqkd.kms.store import LinkId, open_store
     from cvqkd.pipeline import run_block
-    from cvqkd.report import build_report, render_tables, write_outputs
+    from cvqkd.report import (
+        budget_dict,
+        build_report,
+        render_budget,
+        render_tables,
+        write_outputs,
+    )
 
     cfg = _config(
         symbols=symbols,
@@ -210,7 +216,12 @@ def run_command(
                 )
             except CvqkdError as exc:
                 partial = getattr(exc, "partial", None)
-                aborted = {"aborted": str(exc), "scenario": sc.name, "partial": partial}
+                aborted = {
+                    "aborted": str(exc),
+                    "scenario": sc.name,
+                    "noise_budget": budget_dict(budget),
+                    "partial": partial,
+                }
                 if out:
                     Path(out).mkdir(parents=True, exist_ok=True)
                     (Path(out) / "report.json").write_text(
@@ -219,6 +230,7 @@ def run_command(
                 if json_out and partial is not None:
                     print_json(aborted)
                 elif partial is not None:
+                    render_budget(aborted["noise_budget"], sc.name)
                     _print_partial(partial)
                 raise
     rep = build_report(

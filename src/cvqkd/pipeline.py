@@ -309,10 +309,6 @@ def accounting(
 # -------------------------------------------------------------------------------- parties
 
 
-def _bits_to_bytes(bits: NDArray[np.uint8]) -> bytes:
-    return np.packbits(bits.astype(np.uint8)).tobytes()
-
-
 def _confirm_tag(ch: AuthenticatedChannel, key: bytes) -> bytes:
     """One-time-padded Wegman–Carter hash of the final key (independent of the key)."""
     pad = ch.psk.bob_to_alice.take(TAG_BYTES)
@@ -349,7 +345,6 @@ def _finish(
     *,
     role: str,
     key: bytes,
-    n_bits: int,
     block_id: str,
     level: str,
     store: Any,
@@ -553,7 +548,6 @@ def _bob(
         ch,
         role="bob",
         key=key,
-        n_bits=ell,
         block_id=block_id,
         level=chosen.level,
         store=store,
@@ -704,7 +698,6 @@ def _alice(
         ch,
         role="alice",
         key=key,
-        n_bits=ell,
         block_id=str(pa["block_id"]),
         level=chosen.level,
         store=store,

@@ -22,7 +22,7 @@ Exactness bound (the size limit we rely on)
     with unit round-off ε = 2⁻⁵³ and twiddle-factor error β. For 0/1 vectors
     ``‖x‖₂‖s‖₂ ≤ √(n (n + ℓ − 1))``. :func:`float64_error_bound` evaluates it with one extra
     stage (``m = ⌈log2 L⌉ + 1``, for the real-FFT packing and mixed radices) and ``β = 2ε``. At
-    ``L = 2^27`` the bound is ≈ 9e-6, five orders of magnitude below 1/2 (measured errors are
+    ``L = 2^27`` the bound is ≤ 7e-6, five orders of magnitude below 1/2 (measured errors are
     ≈ 1e-9). We rely on it only up to ``FLOAT64_MAX_FFT_LEN = 2^27`` (the largest length verified
     against the exact tiled path in tests/benchmarks); above that, the product is split into tiles
     (input pieces × output pieces, each a Toeplitz product with its own seed window and an FFT of

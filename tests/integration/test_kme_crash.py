@@ -37,11 +37,13 @@ LINK = LinkId("KME_A", "KME_B")
 
 CHILD = textwrap.dedent(
     """
-    import sys
+    import sys, threading
     from cvqkd.kms.store import LinkId, NotEnoughKeysError, open_store
     src, dst = open_store(sys.argv[1]), open_store(sys.argv[2])
+    overlap = sys.argv[3] == "overlap"
     link = LinkId("KME_A", "KME_B")
     print("READY", flush=True)
+    to_finish = []
     while True:
         try:
             res = src.reserve(link, number=2, size_bits=384, master_sae_id="M",
@@ -49,8 +51,25 @@ CHILD = textwrap.dedent(
         except NotEnoughKeysError:
             print("EMPTY", flush=True)
             break
-        dst.accept_reservations([r for r, _ in res])
-        src.commit_reserved([r.key_id for r, _ in res])
+        ids = [r.key_id for r, _ in res]
+        if overlap:  # what KmeService does: hand-out here while the peer records, then
+            # the answer, and the material is erased later (with the next request's commit)
+            failed = []
+            def record():
+                try:
+                    dst.accept_reservations([r for r, _ in res])
+                except Exception as exc:
+                    failed.append(exc)
+            peer = threading.Thread(target=record)
+            peer.start()
+            src.commit_many([], hand_out=ids, finish=to_finish)
+            peer.join()
+            if failed:  # never in this test: chunks must not be offered twice
+                raise failed[0]
+            to_finish = ids
+        else:
+            dst.accept_reservations([r for r, _ in res])
+            src.commit_reserved(ids)
         for r, k in res:
             print("ISSUED", r.key_id, ",".join(r.chunk_ids), k.hex(), flush=True)
         for r, _ in res:
@@ -60,9 +79,9 @@ CHILD = textwrap.dedent(
 )
 
 
-def _run_child(src: str, dst: str, *, kill_after_lines: int | None) -> list[list[str]]:
+def _run_child(src: str, dst: str, mode: str, *, kill_after_lines: int | None) -> list[list[str]]:
     proc = subprocess.Popen(
-        [sys.executable, "-c", CHILD, src, dst],
+        [sys.executable, "-c", CHILD, src, dst, mode],
         stdout=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
@@ -95,12 +114,16 @@ def _pg_urls() -> tuple[str, str]:
     return out[0], out[1]
 
 
+@pytest.mark.parametrize("mode", ["serial", "overlap"])
 @pytest.mark.parametrize(
     "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 )
 def test_kill_9_mid_stream_loses_nothing_and_delivers_nothing_twice(
-    tmp_path: Path, backend: str
+    tmp_path: Path, backend: str, mode: str
 ) -> None:
+    """``serial``: reserve, the target records, commit at the source (the pipeline's path).
+    ``overlap``: the durable hand-out at the source runs while the target records (the KME's
+    enc_keys path), erasure deferred; a kill may fall in any of these steps."""
     if backend == "sqlite":
         src_url, dst_url = str(tmp_path / "a.sqlite"), str(tmp_path / "b.sqlite")
     else:
@@ -114,7 +137,7 @@ def test_kill_9_mid_stream_loses_nothing_and_delivers_nothing_twice(
     fetched: dict[str, str] = {}
     # Three kills at different moments, then a run that drains the pool.
     for kill_after in (37, 120, 211, None):
-        lines = _run_child(src_url, dst_url, kill_after_lines=kill_after)
+        lines = _run_child(src_url, dst_url, mode, kill_after_lines=kill_after)
         assert lines[0] == ["READY"]
         for ln in lines[1:]:
             if ln[0] == "ISSUED":
@@ -124,7 +147,8 @@ def test_kill_9_mid_stream_loses_nothing_and_delivers_nothing_twice(
                 assert ln[1] not in fetched, "a key was fetched twice"
                 assert issued[ln[1]][1] == ln[2], "the slave got other bytes than the master"
                 fetched[ln[1]] = ln[2]
-        # Recovery: what a crash left pending goes back to the pool.
+        # Recovery: what a crash left pending goes back to the pool; what it left handing
+        # out is erased (the master may hold it).
         with open_store(src_url) as src:
             src.release_stale(older_than_s=0.0)
     assert lines[-1] == ["EMPTY"]

@@ -153,6 +153,73 @@ def test_release_and_stale_release_return_chunks(store_url: Any) -> None:
     store.close()
 
 
+def test_hand_out_states_release_and_crash_recovery(store_url: Any) -> None:
+    """pending -> handing out (durable, material kept) -> done; released if the peer failed;
+    left by a crash it is erased, never offered again (the master may hold it)."""
+    src, dst = _pair(store_url)
+    blocks = _blocks(1, 320)  # 10 chunks
+    for s in (src, dst):
+        s.add_keys(LINK, blocks)
+    stream = blocks[0][1]
+
+    def take(n: int, **kw: Any) -> list[tuple[Reservation, bytes]]:
+        return src.reserve(
+            LINK, number=n, size_bits=256, master_sae_id="M", slave_sae_ids=["S"], **kw
+        )
+
+    # Peer failed after the durable hand-out: the chunks come back, in pool order.
+    r1 = take(2)
+    src.begin_hand_out([r.key_id for r, _ in r1])
+    assert src.metrics(LINK).delivered_keys == 2  # counted when handing out starts
+    with pytest.raises(KeyStoreError, match="no longer pending"):
+        src.begin_hand_out([r1[0][0].key_id])  # all or nothing, not twice
+    assert src.release([r.key_id for r, _ in r1]) == 2
+    assert (src.available_chunks(LINK), src.metrics(LINK).delivered_keys) == (10, 0)
+    # Success: the peer recorded it, the master is answered, the material is erased later.
+    r2 = take(2)
+    assert [k for _, k in r2] == [k for _, k in r1] == [stream[:32], stream[32:64]]
+    dst.accept_reservations([r for r, _ in r2])
+    src.commit_many([], hand_out=[r.key_id for r, _ in r2])
+    src.finish_hand_out([r.key_id for r, _ in r2] + [r1[0][0].key_id])  # released: skipped
+    assert src.release([r.key_id for r, _ in r2]) == 0  # done keys never come back
+    assert (src.available_chunks(LINK), src.metrics(LINK).delivered_keys) == (8, 2)
+    # A crash between the durable hand-out and the answer: recovery erases, never releases.
+    r3 = take(1, now=1000.0)
+    take(1, now=1000.0)  # r4: pending, left by the same crash
+    src.begin_hand_out([r3[0][0].key_id])
+    assert src.release_stale(older_than_s=60, now=1030.0) == 0  # too young: maybe live
+    assert src.release_stale(older_than_s=60, now=1061.0) == 1  # r4 (pending) only
+    assert (src.available_chunks(LINK), src.metrics(LINK).delivered_keys) == (7, 3)
+    src.finish_hand_out([r3[0][0].key_id])  # the live process finishing late: no effect
+    assert src.metrics(LINK).delivered_keys == 3
+    # The pool continues after r3's chunk: r4's chunk, then the rest; r3's never again.
+    rest = take(7)
+    assert [k for _, k in rest] == [stream[i * 32 : (i + 1) * 32] for i in range(3, 10)]
+    with pytest.raises(NotEnoughKeysError):
+        take(1)
+    # The peer delivers what was handed out, once.
+    got = dst.retrieve([r.key_id for r, _ in r2], master_sae_id="M", slave_sae_id="S")
+    assert [k.key for k in got] == [k for _, k in r2]
+    src.close()
+    dst.close()
+
+
+def test_commit_many_is_all_or_nothing_across_requests(store_url: Any) -> None:
+    store = open_store(store_url())
+    store.add_keys(LINK, _blocks(1, 320))
+    a = store.reserve(LINK, number=2, size_bits=256, master_sae_id="M", slave_sae_ids=["S"])
+    b = store.reserve(LINK, number=1, size_bits=256, master_sae_id="M", slave_sae_ids=["S"])
+    store.release([b[0][0].key_id])
+    with pytest.raises(KeyStoreError, match="no longer pending"):
+        store.commit_many([([a[0][0].key_id], [])], hand_out=[a[1][0].key_id, b[0][0].key_id])
+    # Nothing of the failed batch happened: both keys of ``a`` are still pending.
+    store.commit_many([([a[0][0].key_id], ["S"])], hand_out=[a[1][0].key_id])
+    assert store.metrics(LINK).delivered_keys == 2
+    with pytest.raises(KeyStoreError, match="committed twice"):
+        store.commit_many([([a[0][0].key_id], [])], hand_out=[a[0][0].key_id])
+    store.close()
+
+
 def test_not_enough_keys_takes_nothing(store_url: Any) -> None:
     store = open_store(store_url())
     store.add_keys(LINK, _blocks(1, 64))  # 2 chunks

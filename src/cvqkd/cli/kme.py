@@ -47,6 +47,7 @@ def serve(
         pass
     finally:
         server.server_close()
+        server.service.close()
         server.service.store.close()
 
 

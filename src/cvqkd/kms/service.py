@@ -104,10 +104,11 @@ class KmeSettings:
 
 
 class _Slot:
-    __slots__ = ("error", "finished", "item")
+    __slots__ = ("error", "finished", "item", "taken")
 
     def __init__(self, item: Any) -> None:
         self.item = item
+        self.taken = False
         self.finished = False
         self.error: BaseException | None = None
 
@@ -116,15 +117,18 @@ class GroupCommit:
     """Run ``fn(items)`` on the items that concurrent callers submit, batched: one database
     transaction (one fsync) for every request waiting at that moment.
 
-    Leader/follower: the first caller runs the batch, the others wait. If a batch fails,
+    Leader/follower: the first caller runs the batch, the others wait. With ``leaders`` > 1
+    (PostgreSQL: transactions on several connections share the server's WAL flushes), a new
+    batch may start while ``leaders - 1`` others are still committing. If a batch fails,
     each of its items is retried alone, so one bad request never fails the others.
     """
 
-    def __init__(self, fn: Any) -> None:
+    def __init__(self, fn: Any, *, leaders: int = 1) -> None:
         self._fn = fn
         self._cond = threading.Condition()
         self._queue: list[_Slot] = []
-        self._busy = False
+        self._max_leaders = max(1, leaders)
+        self._busy = 0
 
     def submit(self, item: Any) -> None:
         """Run ``item`` (in some batch) and return when it is committed, or raise its error."""
@@ -132,17 +136,19 @@ class GroupCommit:
         with self._cond:
             self._queue.append(slot)
             while not slot.finished:
-                if self._busy:
+                if slot.taken or self._busy >= self._max_leaders:
                     self._cond.wait()
                     continue
-                self._busy = True
+                self._busy += 1
                 batch, self._queue = self._queue, []
+                for s in batch:
+                    s.taken = True
                 self._cond.release()
                 try:
                     self._run(batch)
                 finally:
                     self._cond.acquire()
-                    self._busy = False
+                    self._busy -= 1
                     self._cond.notify_all()
         if slot.error is not None:
             raise slot.error
@@ -161,6 +167,125 @@ class GroupCommit:
                         s.error = one
         for s in batch:
             s.finished = True
+
+
+class Committer:
+    """Group commit on a dedicated thread, so that a request can do something else (the
+    KME-to-KME call) while its commit waits for the disk.
+
+    :meth:`start` queues an item and returns at once; :meth:`wait` returns when it is
+    committed or raises its error. The thread runs ``fn(items, finish)`` on every item
+    queued at that moment (one transaction, one fsync); ``finish`` carries the key IDs
+    given to :meth:`defer` since the last run (work that need not be waited for: it rides
+    along with the next batch, or runs alone after ``defer_s``). If a batch fails, each
+    item is retried alone, so one bad request never fails the others.
+
+    >>> seen = []
+    >>> c = Committer(lambda items, finish: seen.append((items, finish)))
+    >>> c.defer(["k0"]); c.wait(c.start("a")); c.close()
+    >>> seen
+    [(['a'], ['k0'])]
+    """
+
+    def __init__(self, fn: Any, *, defer_s: float = 0.05, workers: int = 1) -> None:
+        self._fn = fn
+        self._defer_s = defer_s
+        self._workers = max(1, workers)
+        self._cond = threading.Condition()
+        self._queue: list[_Slot] = []
+        self._finish: list[str] = []
+        self._finish_since = 0.0
+        self._threads: list[threading.Thread] = []
+        self._closed = False
+
+    def start(self, item: Any) -> _Slot:
+        """Queue ``item`` for the next batch; returns the handle for :meth:`wait`."""
+        slot = _Slot(item)
+        with self._cond:
+            if self._closed:
+                raise KeyStoreError("the KME is shutting down")
+            self._queue.append(slot)
+            self._ensure_thread()
+            self._cond.notify_all()
+        return slot
+
+    def wait(self, slot: _Slot) -> None:
+        """Block until ``slot`` is committed; raise its error if it failed."""
+        with self._cond:
+            while not slot.finished:
+                self._cond.wait()
+        if slot.error is not None:
+            raise slot.error
+
+    def submit(self, item: Any) -> None:
+        """:meth:`start` then :meth:`wait`."""
+        self.wait(self.start(item))
+
+    def defer(self, key_ids: Sequence[str]) -> None:
+        """Queue finishing work that nobody waits for."""
+        with self._cond:
+            if not self._finish:
+                self._finish_since = time.monotonic()
+            self._finish.extend(key_ids)
+            self._ensure_thread()
+            self._cond.notify_all()
+
+    def close(self) -> None:
+        """Run what is queued, then stop the thread."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+            threads = list(self._threads)
+        for thread in threads:
+            thread.join(timeout=30)
+
+    def _ensure_thread(self) -> None:
+        while len(self._threads) < self._workers:
+            t = threading.Thread(target=self._loop, name="kme-commit", daemon=True)
+            self._threads.append(t)
+            t.start()
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while True:
+                    if self._queue or (self._closed and self._finish):
+                        break
+                    if self._closed:
+                        return
+                    if self._finish:
+                        left = self._finish_since + self._defer_s - time.monotonic()
+                        if left <= 0:
+                            break
+                        self._cond.wait(left)
+                    else:
+                        self._cond.wait()
+                batch, self._queue = self._queue, []
+                finish, self._finish = self._finish, []
+            self._run(batch, finish)
+            with self._cond:
+                for s in batch:
+                    s.finished = True
+                self._cond.notify_all()
+
+    def _run(self, batch: list[_Slot], finish: list[str]) -> None:
+        try:
+            self._fn([s.item for s in batch], finish)
+            return
+        except BaseException as exc:
+            if len(batch) == 1 and not finish:
+                batch[0].error = exc
+                return
+        for s in batch:
+            try:
+                self._fn([s.item], [])
+            except BaseException as one:
+                s.error = one
+        if finish:
+            try:
+                self._fn([], finish)
+            except BaseException:  # release_stale erases them later
+                pass
 
 
 def _validation_details(exc: ValidationError) -> list[dict[str, Any]]:
@@ -190,12 +315,23 @@ class KmeService:
         self._errors: dict[str, int] = {}
         self._last_maintenance = 0.0
         self._count_cache: dict[LinkId, tuple[float, int]] = {}
-        self._commit = GroupCommit(store.commit_many)
+        workers = store.commit_concurrency
+        self._commit = Committer(self._commit_batch, workers=workers)
         self._accept = GroupCommit(
-            lambda items: store.accept_reservations([r for rs in items for r in rs])
+            lambda items: store.accept_reservations([r for rs in items for r in rs]),
+            leaders=workers,
         )
         # Reservations left pending by a crash (older than any live request) go back.
         store.release_stale(older_than_s=settings.stale_reservation_s)
+
+    def _commit_batch(self, items: Sequence[tuple[str, Any]], finish: Sequence[str]) -> None:
+        local = [x for kind, x in items if kind == "local"]
+        hand_out = [k for kind, x in items if kind == "hand_out" for k in x]
+        self.store.commit_many(local, hand_out=hand_out, finish=finish)
+
+    def close(self) -> None:
+        """Finish the queued commits (call before closing the store)."""
+        self._commit.close()
 
     # ---- bookkeeping ----------------------------------------------------------------------
 
@@ -360,23 +496,42 @@ class KmeService:
             except KeyStoreError as exc:
                 raise EtsiError(503, f"key store error: {exc}") from None
             key_ids = [r.key_id for r, _ in reserved]
-            try:
-                if remote:
-                    assert self.peers is not None
-                    self.peers.reserve(slave_kme, [r for r, _ in reserved])
-                self._commit.submit((key_ids, [] if remote else slaves))
+            if not remote:
+                try:
+                    self._commit.submit(("local", (key_ids, slaves)))
+                except KeyStoreError as exc:
+                    self._release(key_ids)
+                    raise EtsiError(503, f"keys could not be handed out: {exc}") from None
                 break
-            except ChunksUnavailableError as exc:
-                # The peer no longer holds some chunks (expired there first): erase them
-                # here as well and try again with the next ones.
-                self._release(key_ids, discard=exc.chunk_ids)
-                if attempt == 2:
-                    raise EtsiError(503, f"key stores of the link disagree: {exc}") from None
+            # The durable hand-out here and the peer's record there run at the same time
+            # (docs/kme.md, "One fsync on the critical path"); the master is answered only
+            # when both have succeeded.
+            assert self.peers is not None
+            slot = self._commit.start(("hand_out", key_ids))
+            peer_error: KeyStoreError | None = None
+            try:
+                self.peers.reserve(slave_kme, [r for r, _ in reserved])
+            except KeyStoreError as exc:
+                peer_error = exc
+            try:
+                self._commit.wait(slot)
             except KeyStoreError as exc:
                 self._release(key_ids)
-                raise EtsiError(
-                    503, f"keys could not be reserved with the peer KME: {exc}"
-                ) from None
+                raise EtsiError(503, f"keys could not be handed out: {exc}") from None
+            if peer_error is None:
+                self._commit.defer(key_ids)  # erase the material here; nobody waits for it
+                break
+            if isinstance(peer_error, ChunksUnavailableError):
+                # The peer no longer holds some chunks (expired there first): erase them
+                # here as well and try again with the next ones.
+                self._release(key_ids, discard=peer_error.chunk_ids)
+                if attempt == 2:
+                    raise EtsiError(503, f"key stores of the link disagree: {peer_error}") from None
+                continue
+            self._release(key_ids)
+            raise EtsiError(
+                503, f"keys could not be reserved with the peer KME: {peer_error}"
+            ) from None
         return {"keys": [{"key_ID": r.key_id, "key": b64encode_key(k)} for r, k in reserved]}
 
     def _release(self, key_ids: Sequence[str], *, discard: Sequence[str] = ()) -> None:

@@ -18,7 +18,9 @@ Lifecycle of a chunk: available (0) → reserved for a key (1) → consumed (2, 
 or expired (3, material erased). Consumed and expired rows stay as tombstones so a chunk ID
 can never be added (and delivered) twice. Lifecycle of a key at the source KME: pending (0,
 reserved, not yet handed out) → issued (1, handed to the master; material kept only while
-slaves at this KME must still fetch it) → done (2) or expired (3).
+slaves at this KME must still fetch it) → done (2) or expired (3); for a key whose slaves sit
+at the peer KME, pending → *handing out* (4, durable while the peer is told, see
+:meth:`KeyStore.begin_hand_out`) → done.
 
 At most once, crash-safe: every state change is one database transaction (SQLite
 ``BEGIN IMMEDIATE`` in WAL mode; PostgreSQL ``SELECT ... FOR UPDATE SKIP LOCKED``), and the
@@ -40,6 +42,7 @@ Example::
 
 from __future__ import annotations
 
+import itertools
 import json
 import sqlite3
 import threading
@@ -80,6 +83,9 @@ NOT_FOUND_MESSAGE = "one or more keys specified are not found on KME"
 
 _AVAILABLE, _RESERVED, _CONSUMED, _EXPIRED = 0, 1, 2, 3
 _PENDING, _ISSUED, _DONE = 0, 1, 2
+#: Key state at the source KME: committed durably while the peer KME is told (see
+#: :meth:`KeyStore.begin_hand_out`); may have reached the master.
+_HANDING_OUT = 4
 
 
 class NotEnoughKeysError(KeyStoreError):
@@ -196,6 +202,10 @@ class KeyStore(ABC):
     _skip_locked = ""
     #: SQLite's planner may prefer the expiry index and sort the whole pool: pin the pool one.
     _pool_index = ""
+    #: Largest number of bound parameters in one ``IN (...)`` list.
+    _max_params = 500
+    #: Transactions worth running at once for group commits (SQLite: one writer).
+    commit_concurrency = 1
 
     # ---- back-end hooks ------------------------------------------------------------------
 
@@ -368,6 +378,17 @@ class KeyStore(ABC):
         """Chunks a key of ``size_bits`` consumes: ``ceil(size_bits / chunk_bits)``."""
         return -(-int(size_bits) // self.chunk_bits)
 
+    def _counter_shard(self) -> str:
+        """Suffix of this thread's counter rows: with concurrent transactions (PostgreSQL),
+        each thread bumps its own row (``delivered#3``) instead of waiting for another
+        transaction's lock on one shared row until that one commits."""
+        if self.commit_concurrency == 1:
+            return ""
+        shard = getattr(_shard, "value", None)
+        if shard is None:
+            shard = _shard.value = f"#{next(_shard_ids) % 64}"
+        return str(shard)
+
     def _bump(self, cur: Any, link: LinkId, name: str, n: int) -> None:
         if n == 0:
             return
@@ -376,7 +397,7 @@ class KeyStore(ABC):
             "INSERT INTO kms_counters (source_kme, target_kme, name, value) "
             "VALUES (?, ?, ?, ?) ON CONFLICT (source_kme, target_kme, name) "
             "DO UPDATE SET value = kms_counters.value + ?",
-            [link.source_kme_id, link.target_kme_id, name, n, n],
+            [link.source_kme_id, link.target_kme_id, name + self._counter_shard(), n, n],
         )
 
     def metrics(self, link: LinkId) -> StoreMetrics:
@@ -388,7 +409,10 @@ class KeyStore(ABC):
                 [link.source_kme_id, link.target_kme_id],
             ).fetchall()
             avail = self._count_available(cur, link, time.time())
-        c = {str(r[0]): int(r[1]) for r in rows}
+        c: dict[str, int] = {}
+        for name, value in rows:
+            base = str(name).split("#", 1)[0]
+            c[base] = c.get(base, 0) + int(value)
         return StoreMetrics(
             stored_chunks=c.get("stored", 0),
             available_chunks=avail,
@@ -503,57 +527,114 @@ class KeyStore(ABC):
         """
         self.commit_many([(key_ids, slaves_here)])
 
-    def commit_many(self, batches: Sequence[tuple[Sequence[str], Sequence[str]]]) -> None:
-        """:meth:`commit_reserved` for several requests ``(key_ids, slaves_here)`` in one
-        durable transaction (group commit: one fsync for many requests); all or nothing."""
+    def begin_hand_out(self, key_ids: Sequence[str]) -> None:
+        """Pending reservations → *handing out*, durably (material kept).
+
+        The source KME runs this at the same time as the KME-to-KME call and answers the
+        master only when both succeeded; afterwards :meth:`finish_hand_out` erases the
+        material, and if the peer call failed :meth:`release` gives the chunks back. A key
+        left *handing out* by a crash is never offered again (:meth:`release_stale` erases
+        it): the master may have received it. Raises :class:`KeyStoreError` (nothing
+        changed) if any reservation is no longer pending.
+        """
+        self.commit_many([], hand_out=key_ids)
+
+    def finish_hand_out(self, key_ids: Sequence[str]) -> None:
+        """Keys *handing out* → done: material erased. Keys in another
+        state (erased by :meth:`release_stale` meanwhile) are skipped. Not fsynced: if a
+        power cut undoes it, :meth:`release_stale` erases the keys later."""
+        self.commit_many([], finish=key_ids)
+
+    def _in(self, ids: Sequence[str]) -> tuple[str, list[Any]]:
+        """``IN (...)`` for ``ids``: SQL text and its parameters (PostgreSQL: ``= ANY(?)``)."""
+        return f"IN ({','.join('?' * len(ids))})", list(ids)
+
+    def commit_many(
+        self,
+        batches: Sequence[tuple[Sequence[str], Sequence[str]]],
+        *,
+        hand_out: Sequence[str] = (),
+        finish: Sequence[str] = (),
+    ) -> None:
+        """One transaction for several requests (group commit: one fsync for many).
+
+        ``batches``: :meth:`commit_reserved` of each ``(key_ids, slaves_here)``;
+        ``hand_out``: :meth:`begin_hand_out`; ``finish``: :meth:`finish_hand_out`. All or
+        nothing: raises :class:`KeyStoreError` if a key of ``batches`` or ``hand_out`` is no
+        longer pending. Durable (fsynced) unless there is only ``finish`` work.
+        """
         done = [kid for key_ids, here in batches if not here for kid in key_ids]
         issued = [
             (json.dumps(list(here)), kid) for key_ids, here in batches if here for kid in key_ids
         ]
-        all_ids = done + [kid for _, kid in issued]
-        if len(set(all_ids)) != len(all_ids):
+        from_pending = done + [kid for _, kid in issued] + list(hand_out)
+        if len(set(from_pending)) != len(from_pending):
             raise KeyStoreError("a reservation is committed twice")
-        lock = self._skip_locked.replace("SKIP LOCKED", "")
-        with self._tx() as cur:
+        finish = [k for k in dict.fromkeys(finish) if k not in set(from_pending)]
+        if not from_pending and not finish:
+            return
+        step = self._max_params
+        with self._tx(durable=bool(from_pending)) as cur:
             per_link: dict[LinkId, int] = {}
-            for part in _parts(all_ids):
-                marks = ",".join("?" * len(part))
-                rows = self._exec(
-                    cur,
-                    f"SELECT source_kme, target_kme FROM kms_keys WHERE key_id IN ({marks}) "
-                    f"AND state = {_PENDING}{lock}",
-                    part,
-                ).fetchall()
-                if len(rows) != len(part):
-                    raise KeyStoreError("a reservation is no longer pending")
-                for src, dst in rows:
-                    link = LinkId(str(src), str(dst))
-                    per_link[link] = per_link.get(link, 0) + 1
-            for part in _parts(done):
-                marks = ",".join("?" * len(part))
-                self._exec(
-                    cur,
-                    f"UPDATE kms_keys SET state = {_DONE}, pending = '[]' "
-                    f"WHERE key_id IN ({marks})",
-                    part,
-                )
-                self._exec(
-                    cur,
-                    f"UPDATE kms_chunks SET state = {_CONSUMED}, material = NULL "
-                    f"WHERE key_id IN ({marks})",
-                    part,
-                )
+
+            def move(ids: Sequence[str], old: int, new: int, *, count: bool) -> int:
+                moved = 0
+                for part in _parts(ids, step):
+                    cond, params = self._in(part)
+                    rows = self._exec(
+                        cur,
+                        f"UPDATE kms_keys SET state = {new}, pending = '[]' WHERE key_id {cond} "
+                        f"AND state = {old} RETURNING source_kme, target_kme",
+                        params,
+                    ).fetchall()
+                    if new == _DONE:
+                        self._exec(
+                            cur,
+                            f"UPDATE kms_chunks SET state = {_CONSUMED}, material = NULL "
+                            f"WHERE key_id {cond} AND state = {_RESERVED}",
+                            params,
+                        )
+                    moved += len(rows)
+                    if count:
+                        for src, dst in rows:
+                            link = LinkId(str(src), str(dst))
+                            per_link[link] = per_link.get(link, 0) + 1
+                return moved
+
+            if move(done, _PENDING, _DONE, count=True) != len(done):
+                raise KeyStoreError("a reservation is no longer pending")
             if issued:
                 self._execmany(
                     cur,
-                    f"UPDATE kms_keys SET state = {_ISSUED}, pending = ? WHERE key_id = ?",
+                    f"UPDATE kms_keys SET state = {_ISSUED}, pending = ? WHERE key_id = ? "
+                    f"AND state = {_PENDING}",
                     issued,
                 )
-            for link, n in per_link.items():
+                ids = [kid for _, kid in issued]
+                n = 0
+                for part in _parts(ids, step):
+                    cond, params = self._in(part)
+                    for src, dst in self._exec(
+                        cur,
+                        f"SELECT source_kme, target_kme FROM kms_keys WHERE key_id {cond} "
+                        f"AND state = {_ISSUED}",
+                        params,
+                    ).fetchall():
+                        link = LinkId(str(src), str(dst))
+                        per_link[link] = per_link.get(link, 0) + 1
+                        n += 1
+                if n != len(ids):
+                    raise KeyStoreError("a reservation is no longer pending")
+            # Counted as delivered when handing out starts (uncounted if released).
+            if move(hand_out, _PENDING, _HANDING_OUT, count=True) != len(hand_out):
+                raise KeyStoreError("a reservation is no longer pending")
+            move(finish, _HANDING_OUT, _DONE, count=False)
+            for link, n in sorted(per_link.items()):
                 self._bump(cur, link, "delivered", n)
 
     def release(self, key_ids: Sequence[str], *, discard_chunk_ids: Sequence[str] = ()) -> int:
-        """Give pending reservations back to the pool (the peer KME could not be told).
+        """Give pending (or *handing out*, see :meth:`begin_hand_out`) reservations back to
+        the pool: the peer KME could not be told, the master was not answered.
 
         Chunks in ``discard_chunk_ids`` (the peer no longer holds them) are erased instead.
         Returns the number of reservations released.
@@ -564,14 +645,16 @@ class KeyStore(ABC):
             for kid in key_ids:
                 row = self._exec(
                     cur,
-                    "SELECT chunk_ids, source_kme, target_kme FROM kms_keys WHERE key_id = ? "
-                    f"AND state = {_PENDING}",
+                    "SELECT chunk_ids, source_kme, target_kme, state FROM kms_keys "
+                    f"WHERE key_id = ? AND state IN ({_PENDING}, {_HANDING_OUT})",
                     [kid],
                 ).fetchone()
                 if row is None:
                     continue
                 self._exec(cur, "DELETE FROM kms_keys WHERE key_id = ?", [kid])
                 released += 1
+                if int(row[3]) == _HANDING_OUT:
+                    self._bump(cur, LinkId(str(row[1]), str(row[2])), "delivered", -1)
                 self._exec(
                     cur,
                     f"UPDATE kms_chunks SET state = {_AVAILABLE}, key_id = NULL "
@@ -590,15 +673,21 @@ class KeyStore(ABC):
         return released
 
     def release_stale(self, *, older_than_s: float, now: float | None = None) -> int:
-        """Release pending reservations older than ``older_than_s`` (left by a crash)."""
+        """Recovery after a crash, for reservations older than ``older_than_s``: pending ones
+        go back to the pool (never handed out); *handing out* ones are erased (the master may
+        hold them; they count as delivered). Returns the number released to the pool."""
         t = time.time() if now is None else now
         with self._tx(durable=False, write=False) as cur:
             rows = self._exec(
                 cur,
-                f"SELECT key_id FROM kms_keys WHERE state = {_PENDING} AND created_at < ?",
+                f"SELECT key_id, state FROM kms_keys WHERE state IN ({_PENDING}, {_HANDING_OUT}) "
+                "AND created_at < ?",
                 [t - older_than_s],
             ).fetchall()
-        return self.release([str(r[0]) for r in rows])
+        stuck = [str(r[0]) for r in rows if int(r[1]) == _HANDING_OUT]
+        if stuck:
+            self.commit_many([], finish=stuck)
+        return self.release([str(r[0]) for r in rows if int(r[1]) == _PENDING])
 
     # ---- target KME: accept the source's reservation, deliver to slaves --------------------
 
@@ -823,10 +912,16 @@ class KeyStore(ABC):
 
 
 _EXPIRED_KEY = 3
+_shard = threading.local()
+_shard_ids = itertools.count()
 
 
 def _parts(items: Sequence[str], size: int = 500) -> Iterator[Sequence[str]]:
     """``items`` in slices of at most ``size`` (bound parameters per statement)."""
+    if len(items) <= size:
+        if items:
+            yield items
+        return
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
@@ -868,6 +963,37 @@ CREATE TABLE IF NOT EXISTS kms_chunks (
 """
     + _DDL_COMMON
 )
+
+
+# One statement, hence one transaction in autocommit mode and one round trip: lock the pool
+# head (SKIP LOCKED: concurrent callers take disjoint chunks), and only if there are enough
+# chunks, mark them for the keys (chunk i goes to key i // per) and insert the key rows.
+# The reservation need not be durable (a power cut undoes it: safe), hence set_config.
+_PG_RESERVE = f"""
+WITH picked AS MATERIALIZED (
+  SELECT seq FROM kms_chunks
+  WHERE source_kme = %(src)s AND target_kme = %(dst)s AND state = {_AVAILABLE}
+    AND expires_at > %(now)s
+  ORDER BY seq LIMIT %(need)s FOR UPDATE SKIP LOCKED),
+enough AS (SELECT count(*) = %(need)s AS ok FROM picked),
+numbered AS (
+  SELECT seq, row_number() OVER (ORDER BY seq) AS rn FROM picked
+  WHERE (SELECT ok FROM enough)),
+upd AS (
+  UPDATE kms_chunks c SET state = {_RESERVED},
+    key_id = (%(kids)s::text[])[((n.rn - 1) / %(per)s)::int + 1]
+  FROM numbered n WHERE c.seq = n.seq
+  RETURNING c.seq, c.chunk_id, c.material, c.key_id),
+ins AS (
+  INSERT INTO kms_keys (key_id, source_kme, target_kme, master_sae, slaves, pending,
+    size_bits, chunk_ids, state, created_at, expires_at)
+  SELECT k.id, %(src)s, %(dst)s, %(master)s, %(slaves)s, %(slaves)s, %(size)s,
+    (SELECT json_agg(u.chunk_id ORDER BY u.seq)::text FROM upd u WHERE u.key_id = k.id),
+    {_PENDING}, %(now)s, %(exp)s
+  FROM unnest(%(kids)s::text[]) AS k(id) WHERE (SELECT ok FROM enough))
+SELECT u.chunk_id, u.material, u.key_id, set_config('synchronous_commit', 'off', true)
+FROM upd u ORDER BY u.seq
+"""
 
 
 class SqliteKeyStore(KeyStore):
@@ -989,6 +1115,7 @@ class PostgresKeyStore(KeyStore):
     ``FOR UPDATE SKIP LOCKED`` so concurrent requests take disjoint chunks."""
 
     _skip_locked = " FOR UPDATE SKIP LOCKED"
+    _max_params = 1 << 30  # arrays: one parameter whatever the length
 
     def __init__(self, url: str, *, chunk_bits: int | None = None, pool_size: int = 8) -> None:
         try:
@@ -1000,6 +1127,7 @@ class PostgresKeyStore(KeyStore):
         self._idle: list[Any] = []
         self._opened = 0
         self._size = max(1, pool_size)
+        self.commit_concurrency = max(1, self._size // 3)
         self._cond = threading.Condition()
         with self._tx() as cur:
             # Serialise schema creation between processes starting at once.
@@ -1027,7 +1155,9 @@ class PostgresKeyStore(KeyStore):
                 return self._idle.pop()
             self._opened += 1
         try:
-            return self._psycopg.connect(self.url, autocommit=False)
+            # Autocommit: a single-statement call (reserve) is its own transaction, one round
+            # trip; multi-statement calls open one explicitly (conn.transaction()).
+            return self._psycopg.connect(self.url, autocommit=True)
         except self._psycopg.Error as exc:
             with self._cond:
                 self._opened -= 1
@@ -1055,6 +1185,70 @@ class PostgresKeyStore(KeyStore):
             raise KeyStoreError(f"key store database error: {exc}") from None
         finally:
             self._give_back(conn)
+
+    def _in(self, ids: Sequence[str]) -> tuple[str, list[Any]]:
+        return "= ANY(?)", [list(ids)]
+
+    def reserve(
+        self,
+        link: LinkId,
+        *,
+        number: int,
+        size_bits: int,
+        master_sae_id: str,
+        slave_sae_ids: Sequence[str],
+        lifetime_s: float = DEFAULT_LIFETIME_S,
+        now: float | None = None,
+    ) -> list[tuple[Reservation, bytes]]:
+        """:meth:`KeyStore.reserve` in one statement (one round trip, no fsync): pick the
+        pool head with ``FOR UPDATE SKIP LOCKED``, mark it, insert the keys, all or nothing
+        (fewer chunks than needed: nothing is written)."""
+        if number <= 0 or size_bits <= 0 or size_bits % 8:
+            raise ConfigError("number must be >= 1 and size a positive multiple of 8")
+        t = time.time() if now is None else now
+        per_key = self.chunks_per_key(size_bits)
+        need = per_key * number
+        key_ids = [str(uuid.uuid4()) for _ in range(number)]
+        slaves = tuple(slave_sae_ids)
+        params = {
+            "src": link.source_kme_id,
+            "dst": link.target_kme_id,
+            "now": t,
+            "need": need,
+            "per": per_key,
+            "kids": key_ids,
+            "master": master_sae_id,
+            "slaves": json.dumps(list(slaves)),
+            "size": int(size_bits),
+            "exp": t + float(lifetime_s),
+        }
+        conn = self._acquire()
+        try:
+            rows = conn.execute(_PG_RESERVE, params).fetchall()
+        except self._psycopg.Error as exc:
+            raise KeyStoreError(f"key store database error: {exc}") from None
+        finally:
+            self._give_back(conn)
+        if len(rows) < need:
+            raise NotEnoughKeysError(
+                f"not enough key material on link {link.source_kme_id}->"
+                f"{link.target_kme_id}: {need} chunks of {self.chunk_bits} bits needed"
+            )
+        out: list[tuple[Reservation, bytes]] = []
+        for k, key_id in enumerate(key_ids):
+            part = rows[k * per_key : (k + 1) * per_key]
+            assert all(r[2] == key_id for r in part)
+            res = Reservation(
+                key_id=key_id,
+                link=link,
+                size_bits=int(size_bits),
+                chunk_ids=tuple(str(r[0]) for r in part),
+                master_sae_id=master_sae_id,
+                slave_sae_ids=slaves,
+                expires_at=t + float(lifetime_s),
+            )
+            out.append((res, b"".join(bytes(r[1]) for r in part)[: size_bits // 8]))
+        return out
 
     def close(self) -> None:
         with self._cond:

@@ -163,6 +163,7 @@ class DevKmePair:
         """Stop both servers and close the stores."""
         for kme in self.kmes.values():
             kme.server.stop()
+            kme.server.service.close()
             peers = kme.server.service.peers
             if isinstance(peers, KmePeerClient):
                 peers.close()

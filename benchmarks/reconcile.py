@@ -68,6 +68,31 @@ def load() -> str:
         return "n/a"
 
 
+def load_ir_code(pcm_dir: str, rate: float):  # type: ignore[no-untyped-def]
+    """The `information-reconciliation` package's default rate-adaptive code, truncated to
+    ``rate`` the way its ``Decoder.set_rate`` does (keep k = n − m, drop trailing extension
+    checks and their degree-one bits), as an LdpcCode — read from the package's installed PCM
+    files at run time (GPL data: used for comparison only, never shipped)."""
+    from cvqkd.reconciliation.ldpc import LdpcCode
+
+    d = Path(pcm_dir)
+    name = "R_0p2_R_0p01_RA_SPPCOM_2"
+    deg = np.array((d / f"CN_degrees_{name}.txt").read_text().split(), dtype=np.int64)
+    con = np.array((d / f"VN_connections_{name}.txt").read_text().split(), dtype=np.int64)
+    max_deg, degrees = int(deg[0]), deg[1:]
+    n_vars, slots = int(con[0]), con[1:].reshape(-1, max_deg)
+    m = degrees.size
+    k = n_vars - m
+    n_new = round(k / rate)
+    m_new = n_new - k
+    rows = np.repeat(np.arange(m_new), max_deg)
+    cols = slots[:m_new].ravel()
+    keep = cols > 0
+    code = LdpcCode.from_edges(n_new, m_new, rows[keep], cols[keep] - 1, name=f"IR-{name}")
+    assert np.array_equal(code.check_degrees, degrees[:m_new])
+    return code
+
+
 def decoder_speed(code, *, snr: float, backend: str, frames: int = 2) -> None:  # type: ignore[no-untyped-def]
     from cvqkd.reconciliation.decoder import decode
 
@@ -107,7 +132,14 @@ def main() -> None:
     ap.add_argument("--schedule", default=None, choices=["layered", "flooding"])
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--skip-speed", action="store_true", help="skip the decoder-speed part")
+    ap.add_argument("--skip-family", action="store_true", help="skip the shipped-code part")
     ap.add_argument("--quick", action="store_true", help="n = 100 000, 4 frames, rate 0.02")
+    ap.add_argument(
+        "--ir-code",
+        metavar="PCM_DIR",
+        default=None,
+        help="also run OUR decoder on information-reconciliation's code (its PCM directory)",
+    )
     ap.add_argument(
         "--compare-ir",
         metavar="PYTHON",
@@ -157,7 +189,7 @@ def main() -> None:
         "mean_iter\tinput_bit_per_s\tMedges_per_s"
     )
     rng = np.random.default_rng(args.seed)
-    for rate in args.rates:
+    for rate in [] if args.skip_family else args.rates:
         lay = resolve_code(rate=rate, frame_length=args.n)
         for beta in args.beta:
             snr = 2.0 ** (2.0 * lay.rate / beta) - 1.0
@@ -181,6 +213,32 @@ def main() -> None:
                 f"{p.symbols_per_second:.0f}\t{p.edges_per_second / 1e6:.1f}",
                 flush=True,
             )
+    if args.ir_code:
+        print("## cvqkd MDR + decoder on information-reconciliation's code (same code, d = 8)")
+        for rate in args.rates:
+            ir_code = load_ir_code(args.ir_code, rate)
+            for beta in args.beta:
+                snr = 2.0 ** (2.0 * ir_code.rate / beta) - 1.0
+                p = fer_point(
+                    ir_code,
+                    snr=snr,
+                    dimension=args.dimension,
+                    rng=rng.spawn(1)[0],
+                    target_errors=args.target_errors,
+                    max_frames=args.frames,
+                    batch_frames=batch,
+                    max_iterations=args.max_iter,
+                    backend=backend,  # type: ignore[arg-type]
+                    schedule=args.schedule,
+                )
+                print(
+                    f"{ir_code.rate:.5f}\t{ir_code.name}\t{ir_code.n_vars}\t{p.beta:.4f}\t"
+                    f"{p.snr_db:.3f}\t{p.frames}\t{p.frame_errors}\t"
+                    f"{p.undetected_errors}({p.min_undetected_weight})\t"
+                    f"{p.fer:.3f}\t[{p.fer_low:.3f},{p.fer_high:.3f}]\t{p.mean_iterations:.1f}\t"
+                    f"{p.symbols_per_second:.0f}\t{p.edges_per_second / 1e6:.1f}",
+                    flush=True,
+                )
     if args.compare_ir:
         print("## information-reconciliation (GPL; separate venv; same channel, d = 8)")
         driver = Path(__file__).with_name("ir_compare.py")

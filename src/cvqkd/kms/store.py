@@ -518,6 +518,12 @@ class KeyStore(ABC):
             rows,
         )
 
+    def _set_chunk_keys(self, cur: Any, pairs: Sequence[tuple[str, str]]) -> None:
+        """Mark chunks reserved for keys: ``pairs`` of ``(key_id, chunk_id)``."""
+        self._execmany(
+            cur, f"UPDATE kms_chunks SET state = {_RESERVED}, key_id = ? WHERE chunk_id = ?", pairs
+        )
+
     def commit_reserved(self, key_ids: Sequence[str], *, slaves_here: Sequence[str] = ()) -> None:
         """Hand out reserved keys (step 2 of enc_keys): they leave this KME's pool.
 
@@ -706,12 +712,12 @@ class KeyStore(ABC):
         lock = self._skip_locked.replace("SKIP LOCKED", "")
         with self._tx() as cur:
             existing: dict[str, tuple[Any, ...]] = {}
-            for part in _parts([r.key_id for r in reservations]):
-                marks = ",".join("?" * len(part))
+            for part in _parts([r.key_id for r in reservations], self._max_params):
+                cond, params = self._in(part)
                 for kid, chunk_ids, state in self._exec(
                     cur,
-                    f"SELECT key_id, chunk_ids, state FROM kms_keys WHERE key_id IN ({marks})",
-                    part,
+                    f"SELECT key_id, chunk_ids, state FROM kms_keys WHERE key_id {cond}",
+                    params,
                 ).fetchall():
                     existing[str(kid)] = (json.loads(chunk_ids), int(state))
             todo: list[Reservation] = []
@@ -727,13 +733,13 @@ class KeyStore(ABC):
             if not todo:
                 return
             found: dict[str, tuple[Any, ...]] = {}
-            for part in _parts(list(owner)):
-                marks = ",".join("?" * len(part))
+            for part in _parts(list(owner), self._max_params):
+                cond, params = self._in(part)
                 for row in self._exec(
                     cur,
                     "SELECT chunk_id, state, key_id, source_kme, target_kme, expires_at "
-                    f"FROM kms_chunks WHERE chunk_id IN ({marks}){lock}",
-                    part,
+                    f"FROM kms_chunks WHERE chunk_id {cond}{lock}",
+                    params,
                 ).fetchall():
                     found[str(row[0])] = row
             missing = [c for c in owner if c not in found]
@@ -768,11 +774,7 @@ class KeyStore(ABC):
                     f"WHERE key_id IN ({marks})",
                     part,
                 )
-            self._execmany(
-                cur,
-                f"UPDATE kms_chunks SET state = {_RESERVED}, key_id = ? WHERE chunk_id = ?",
-                [(res.key_id, c) for res in todo for c in res.chunk_ids],
-            )
+            self._set_chunk_keys(cur, [(res.key_id, c) for res in todo for c in res.chunk_ids])
             self._insert_keys(
                 cur, [self._key_row(res, _ISSUED, pending=res.slave_sae_ids, now=t) for res in todo]
             )
@@ -1188,6 +1190,28 @@ class PostgresKeyStore(KeyStore):
 
     def _in(self, ids: Sequence[str]) -> tuple[str, list[Any]]:
         return "= ANY(?)", [list(ids)]
+
+    def _insert_keys(self, cur: Any, rows: Sequence[tuple[Any, ...]]) -> None:
+        # One statement over arrays (one round trip) instead of one INSERT per key.
+        if not rows:
+            return
+        cols = [list(c) for c in zip(*rows, strict=True)]
+        cur.execute(
+            "INSERT INTO kms_keys (key_id, source_kme, target_kme, master_sae, slaves, pending, "
+            "size_bits, chunk_ids, state, created_at, expires_at) SELECT * FROM unnest("
+            "%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], "
+            "%s::int[], %s::text[], %s::int[], %s::float8[], %s::float8[])",
+            cols,
+        )
+
+    def _set_chunk_keys(self, cur: Any, pairs: Sequence[tuple[str, str]]) -> None:
+        if not pairs:
+            return
+        cur.execute(
+            f"UPDATE kms_chunks c SET state = {_RESERVED}, key_id = v.k "
+            "FROM unnest(%s::text[], %s::text[]) AS v(k, c) WHERE c.chunk_id = v.c",
+            [[k for k, _ in pairs], [c for _, c in pairs]],
+        )
 
     def reserve(
         self,

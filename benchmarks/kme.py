@@ -11,6 +11,10 @@ for every key ID.
     .venv/bin/python benchmarks/kme.py                    # SQLite; PostgreSQL too if
     CVQKD_TEST_POSTGRES_URL=postgresql://... .venv/bin/python benchmarks/kme.py
 
+``CVQKD_BENCH_POSTGRES_URL_B`` puts KME_B's store on another PostgreSQL server (as two sites
+would have); by default both stores share one server, hence one WAL, whose fsyncs then
+serialise the two KMEs' commits.
+
 Prints the machine (platform, CPU, cores) and the git commit.
 """
 
@@ -226,6 +230,8 @@ def main() -> None:
     ap.add_argument("--backends", default="sqlite,sqlite-normal,postgres")
     args = ap.parse_args()
     pg = os.environ.get("CVQKD_TEST_POSTGRES_URL")
+    pg_b = os.environ.get("CVQKD_BENCH_POSTGRES_URL_B") or pg
+    pg_of = {"KME_A": pg, "KME_B": pg_b}
     print(f"machine: {_machine()}")
     print(f"commit:  {_commit()}")
     print(f"enc_keys, {args.number} key(s) of 256 bits per request, {args.seconds:.0f} s per row,")
@@ -248,13 +254,17 @@ def main() -> None:
                 urls = {}
                 for k in ("KME_A", "KME_B"):
                     schema = f"kme_bench_{k.lower()}_{uuid.uuid4().hex[:6]}"
-                    with psycopg.connect(pg, autocommit=True) as conn:
+                    with psycopg.connect(pg_of[k], autocommit=True) as conn:
                         conn.execute(f"CREATE SCHEMA {schema}")
-                    sep = "&" if "?" in (pg or "") else "?"
-                    urls[k] = f"{pg}{sep}options=-csearch_path%3D{schema}"
+                    sep = "&" if "?" in (pg_of[k] or "") else "?"
+                    urls[k] = f"{pg_of[k]}{sep}options=-csearch_path%3D{schema}"
             sync = "NORMAL" if backend == "sqlite-normal" else "FULL"
             kmes = Kmes(work, urls, fill_bits=256 * 400_000, sync=sync)
-            label = {"sqlite": "SQLite (sync=FULL)", "sqlite-normal": "SQLite (sync=NORMAL)"}
+            label = {
+                "sqlite": "SQLite (sync=FULL)",
+                "sqlite-normal": "SQLite (sync=NORMAL)",
+                "postgres": "PostgreSQL" + (" (2 servers)" if pg_b != pg else ""),
+            }
             try:
                 for c in (int(x) for x in args.clients.split(",")):
                     r = drive(kmes, clients=c, seconds=args.seconds, number=args.number)
@@ -271,8 +281,8 @@ def main() -> None:
                 if not backend.startswith("sqlite"):
                     import psycopg
 
-                    with psycopg.connect(pg, autocommit=True) as conn:
-                        for u in urls.values():
+                    for k, u in urls.items():
+                        with psycopg.connect(pg_of[k], autocommit=True) as conn:
                             conn.execute(f"DROP SCHEMA IF EXISTS {u.rsplit('%3D', 1)[1]} CASCADE")
 
 

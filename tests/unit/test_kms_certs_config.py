@@ -105,6 +105,10 @@ def test_config_resolves_paths_against_its_folder(cfg_dir: Path) -> None:
         (lambda t: t.replace('kme_id = "KME_A"', 'kme_id = "KME_A'), "invalid TOML"),
         (lambda t: t.replace("https://", "http://"), "peers.KME_B.url"),
         (lambda t: t.replace('SAE_A = "KME_A"', 'KME_B = "KME_A"'), "also a KME ID"),
+        (
+            lambda t: t.replace('url = "a.sqlite"', 'url = "a.sqlite"\npostgres_pool_size = 0'),
+            "store.postgres_pool_size",
+        ),
     ],
 )
 def test_bad_config_is_one_clear_line(cfg_dir: Path, edit: object, message: str) -> None:

@@ -177,3 +177,65 @@ def test_enc_keys_overlaps_the_peer_call_with_the_local_commit() -> None:
     ]
     assert store.metrics(link).delivered_keys == 2 and store.available_chunks(link) == 0
     assert store.release([k["key_ID"] for k in out["keys"]]) == 0  # finished: never back
+
+
+def test_group_commit_max_weight_splits_a_batch() -> None:
+    """Peer calls carry at most ``max_weight`` keys (the peer's request-size limit)."""
+    gate = threading.Event()
+    calls: list[list[int]] = []
+
+    def fn(items: list[int]) -> None:
+        calls.append(list(items))
+        gate.wait(5)
+
+    gc = GroupCommit(fn, weight=lambda n: n, max_weight=5)
+    first = threading.Thread(target=gc.submit, args=(1,))
+    first.start()
+    while not calls:
+        time.sleep(0.001)
+    rest = [threading.Thread(target=gc.submit, args=(n,)) for n in (3, 2, 4, 9)]
+    for t in rest:
+        t.start()
+        time.sleep(0.02)  # queue in this order while the first call is blocked
+    gate.set()
+    for t in [first, *rest]:
+        t.join()
+    # After [1]: [3, 2] (5 <= 5), [4] (4 + 9 > 5), [9] (alone even if heavier than the limit).
+    assert calls == [[1], [3, 2], [4], [9]]
+
+
+class _SlowPeer:
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+        self.lock = threading.Lock()
+
+    def reserve(self, kme_id: str, reservations: Any) -> None:
+        with self.lock:
+            self.calls.append(len(reservations))
+        time.sleep(0.02)  # a round trip and an fsync at the peer
+
+
+def test_concurrent_requests_share_kme_to_kme_calls() -> None:
+    store = open_store(":memory:")
+    link = LinkId("KME_A", "KME_B")
+    store.add_keys(link, [(uuid.uuid4(), bytes(64 * 32))])
+    peer = _SlowPeer()
+    settings = KmeSettings(
+        kme_id="KME_A", sae_kme={"A": "KME_A", "B": "KME_B"}, peers=frozenset({"KME_B"})
+    )
+    svc = KmeService(settings, store, peer)
+    got: list[str] = []
+
+    def one() -> None:
+        out = svc.enc_keys(caller_sae_id="A", slave_sae_id="B", request={"number": 2})
+        got.extend(k["key_ID"] for k in out["keys"])
+
+    threads = [threading.Thread(target=one) for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    svc.close()
+    assert len(got) == len(set(got)) == 32 and sum(peer.calls) == 32
+    assert len(peer.calls) < 16 and max(peer.calls) > 2  # shared calls, two at a time at most
+    assert store.metrics(link).delivered_keys == 32 and store.available_chunks(link) == 32

@@ -310,6 +310,8 @@ def build_server(config: Any) -> KmeServer:
     opts: dict[str, Any] = {}
     if "://" not in config.store.url:
         opts["synchronous"] = config.store.sqlite_synchronous
+    elif config.store.url.startswith(("postgresql://", "postgres://")):
+        opts["pool_size"] = config.store.postgres_pool_size
     store = open_store(config.store.url, chunk_bits=config.store.chunk_bits, **opts)
     store.set_pool_limit(config.keys.max_key_count * store.chunks_per_key(settings.key_size_bits))
     peers = None

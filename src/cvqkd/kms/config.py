@@ -62,6 +62,8 @@ class StoreConfig(_Section):
     url: str = "kme.sqlite"
     chunk_bits: int = Field(default=256, gt=0, multiple_of=8)
     sqlite_synchronous: str = Field(default="FULL", pattern="^(FULL|NORMAL|EXTRA)$")
+    #: PostgreSQL connections per KME process (requests beyond it wait for a free one).
+    postgres_pool_size: int = Field(default=8, ge=1, le=256)
 
 
 class KeysConfig(_Section):

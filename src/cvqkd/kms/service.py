@@ -123,12 +123,16 @@ class GroupCommit:
     each of its items is retried alone, so one bad request never fails the others.
     """
 
-    def __init__(self, fn: Any, *, leaders: int = 1) -> None:
+    def __init__(
+        self, fn: Any, *, leaders: int = 1, weight: Any = None, max_weight: int = 0
+    ) -> None:
         self._fn = fn
         self._cond = threading.Condition()
         self._queue: list[_Slot] = []
         self._max_leaders = max(1, leaders)
         self._busy = 0
+        self._weight = weight
+        self._max_weight = max_weight
 
     def submit(self, item: Any) -> None:
         """Run ``item`` (in some batch) and return when it is committed, or raise its error."""
@@ -140,7 +144,7 @@ class GroupCommit:
                     self._cond.wait()
                     continue
                 self._busy += 1
-                batch, self._queue = self._queue, []
+                batch, self._queue = self._take()
                 for s in batch:
                     s.taken = True
                 self._cond.release()
@@ -152,6 +156,17 @@ class GroupCommit:
                     self._cond.notify_all()
         if slot.error is not None:
             raise slot.error
+
+    def _take(self) -> tuple[list[_Slot], list[_Slot]]:
+        """The next batch (all queued items, or as many as fit ``max_weight``) and the rest."""
+        if self._weight is None:
+            return self._queue, []
+        total = 0
+        for n, s in enumerate(self._queue):
+            total += self._weight(s.item)
+            if n and total > self._max_weight:
+                return self._queue[:n], self._queue[n:]
+        return self._queue, []
 
     def _run(self, batch: list[_Slot]) -> None:
         try:
@@ -321,6 +336,14 @@ class KmeService:
             lambda items: store.accept_reservations([r for rs in items for r in rs]),
             leaders=workers,
         )
+        # Concurrent requests share one KME-to-KME call (and so one record at the peer),
+        # up to max_keys_per_request keys per call (the peer's request-size limit).
+        self._peer_calls = GroupCommit(
+            self._notify_peers,
+            leaders=2,
+            weight=lambda item: len(item[1]),
+            max_weight=settings.max_keys_per_request,
+        )
         # Reservations left pending by a crash (older than any live request) go back.
         store.release_stale(older_than_s=settings.stale_reservation_s)
 
@@ -328,6 +351,14 @@ class KmeService:
         local = [x for kind, x in items if kind == "local"]
         hand_out = [k for kind, x in items if kind == "hand_out" for k in x]
         self.store.commit_many(local, hand_out=hand_out, finish=finish)
+
+    def _notify_peers(self, items: Sequence[tuple[str, Sequence[Reservation]]]) -> None:
+        assert self.peers is not None
+        per_peer: dict[str, list[Reservation]] = {}
+        for kme_id, reservations in items:
+            per_peer.setdefault(kme_id, []).extend(reservations)
+        for kme_id, reservations in per_peer.items():
+            self.peers.reserve(kme_id, reservations)
 
     def close(self) -> None:
         """Finish the queued commits (call before closing the store)."""
@@ -510,7 +541,7 @@ class KmeService:
             slot = self._commit.start(("hand_out", key_ids))
             peer_error: KeyStoreError | None = None
             try:
-                self.peers.reserve(slave_kme, [r for r, _ in reserved])
+                self._peer_calls.submit((slave_kme, [r for r, _ in reserved]))
             except KeyStoreError as exc:
                 peer_error = exc
             try:

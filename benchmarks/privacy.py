@@ -21,6 +21,7 @@ from collections.abc import Callable
 import numpy as np
 
 from cvqkd.privacy import random_seed, toeplitz_hash
+from cvqkd.randomness import SecretRandom
 
 
 def _machine() -> str:
@@ -77,7 +78,7 @@ def main() -> None:
     ell = int(n * args.ratio)
     rng = np.random.default_rng(2026)
     key = np.packbits(rng.integers(0, 2, n, dtype=np.uint8))
-    seed = random_seed(n_bits=n, out_bits=ell, rng=rng)
+    seed = random_seed(n_bits=n, out_bits=ell, randomness=SecretRandom())
     print(f"machine: {_machine()}")
     print(f"commit:  {_commit()}")
     print(f"input n = 2^{args.log2_bits} = {n} bits, output ℓ = {ell} bits (ratio {args.ratio})")

@@ -186,10 +186,31 @@ def _uniform_by_index(index: NDArray[np.int64], key: int) -> NDArray[np.float64]
     return (z >> np.uint64(11)).astype(np.float64) * (1.0 / 2.0**53)
 
 
+#: Disclosure keys are uniform in ``[0, DISCLOSURE_KEY_BOUND)``.
+DISCLOSURE_KEY_BOUND = 2**63 - 1
+
+
+def disclosed_slots(
+    *, start: int, slot_kind: NDArray[np.uint8], key: int, fraction: float
+) -> NDArray[np.bool_]:
+    """Which of the slots ``start, start + 1, …`` (kinds ``slot_kind``) are disclosed.
+
+    A data slot is disclosed when the SplitMix64 hash of (``key``, slot index) is below
+    ``fraction``; the choice depends only on public values, so Alice and Bob (and any chunking
+    of a long stream) compute the same mask. ``key`` must be unpredictable to Eve until it is
+    announced: draw it from :class:`cvqkd.randomness.SecretRandom`.
+
+    >>> kinds = np.full(8, SLOT_DATA, dtype=np.uint8)
+    >>> disclosed_slots(start=0, slot_kind=kinds, key=1, fraction=1.0).all()
+    np.True_
+    """
+    idx = int(start) + np.arange(np.asarray(slot_kind).size, dtype=np.int64)
+    return (np.asarray(slot_kind) == SLOT_DATA) & (_uniform_by_index(idx, int(key)) < fraction)
+
+
 def disclosed_mask(block: TransmissionBlock, *, key: int, fraction: float) -> NDArray[np.bool_]:
     """Data slots of ``block`` disclosed for estimation (each with probability ``fraction``)."""
-    idx = block.start + np.arange(block.n_slots, dtype=np.int64)
-    return (block.slot_kind == SLOT_DATA) & (_uniform_by_index(idx, key) < fraction)
+    return disclosed_slots(start=block.start, slot_kind=block.slot_kind, key=key, fraction=fraction)
 
 
 # ----------------------------------------------------------------------- pairing x with y
@@ -505,7 +526,8 @@ def estimate(
     *,
     disclosed_fraction: float,
     epsilon_pe: float,
-    rng: np.random.Generator,
+    rng: np.random.Generator | None = None,
+    disclosure_key: int | None = None,
     gate_epsilon: float = 1e-6,
     max_clip_fraction: float = 1e-4,
     chunk_slots: int = 1 << 20,
@@ -515,9 +537,13 @@ def estimate(
     Args:
         source: a block, an iterable of consecutive chunks, or a dataset file path.
         disclosed_fraction: share of data slots disclosed for estimation (0 < f < 1); the
-            choice is public and random (a key drawn from ``rng``, hashed with the slot index).
+            choice is public and random (a key hashed with the slot index, see
+            :func:`disclosed_slots`).
         epsilon_pe: failure probability of each interval (two-sided).
-        rng: source of the disclosure key.
+        rng: draws the disclosure key (simulation studies; give exactly one of ``rng`` and
+            ``disclosure_key``).
+        disclosure_key: the announced key, in ``[0, DISCLOSURE_KEY_BOUND)`` (the key pipeline
+            draws it from :class:`cvqkd.randomness.SecretRandom` and sends it to Alice).
         gate_epsilon: false-alarm probability of each statistical gate.
         max_clip_fraction: largest tolerated share of samples at the ADC rails.
     """
@@ -525,7 +551,15 @@ def estimate(
         raise ConfigError(f"disclosed_fraction must be in (0, 1), got {disclosed_fraction}")
     z_score(epsilon_pe)
     z_score(gate_epsilon)
-    key = int(rng.integers(0, 2**63 - 1))
+    if (rng is None) == (disclosure_key is None):
+        raise ConfigError("estimate: give exactly one of rng and disclosure_key")
+    if disclosure_key is not None:
+        key = int(disclosure_key)
+        if not 0 <= key < DISCLOSURE_KEY_BOUND:
+            raise ConfigError(f"disclosure_key must be in [0, 2^63 − 1), got {key}")
+    else:
+        assert rng is not None
+        key = int(rng.integers(0, DISCLOSURE_KEY_BOUND))
     acc = _Accumulator(key, float(disclosed_fraction))
     for block in _blocks(source, chunk_slots):
         acc.add(block)

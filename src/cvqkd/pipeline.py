@@ -19,6 +19,17 @@ the key)::
                 ◄─ confirmed
     both: replenish the authentication pool from the key, store the rest (KMS, same IDs)
 
+Randomness (:mod:`cvqkd.randomness`). Every draw of key material goes through a
+:class:`~cvqkd.randomness.SecretRandom` — by default the OS CSPRNG: the pre-shared secret of
+:func:`run_block`, Bob's MDR key bits, punctured bits and private signs, and the public but
+unpredictable choices Bob announces (disclosure key, verification-hash seeds, Toeplitz seed,
+block ID). The pads come from the pre-shared pool. No party here takes a
+``numpy.random.Generator``: ``rng`` (PCG64) drives only the *simulated* transmission
+(:func:`simulate`), i.e. the physics. In a real transmitter Alice's Gaussian modulation is key
+material too (her symbols are correlated with the raw key) and must come from a secret source;
+in this simulator it is physics and stays on ``rng``. ``SecretRandom.insecure_for_tests(seed)``
+makes a block reproducible; the report then says "NOT secure" (``BlockReport.randomness``).
+
 Any failure (gate, ℓ ≤ 0, authentication, mismatch) raises in the party that sees it, which
 sends an authenticated ``abort`` to the other; no key of an aborted block reaches a store —
 with one unavoidable exception (two generals): if the last message (Alice's ``confirmed``) is
@@ -34,8 +45,8 @@ Example:
     >>> cfg = PipelineConfig(n_symbols=60_000, code={"source": "regular", "n_vars": 2000,
     ...     "var_degree": 3, "check_degree": 8, "seed": 1}, level="asymptotic")
     >>> rep = run_block(ch, config=cfg, seed=5)
-    >>> rep.keys_identical, rep.delivered_bits > 0
-    (True, True)
+    >>> rep.keys_identical, rep.delivered_bits > 0, rep.randomness_secure
+    (True, True, True)
 """
 
 from __future__ import annotations
@@ -67,6 +78,7 @@ from cvqkd.privacy import (
     random_seed,
     toeplitz_hash,
 )
+from cvqkd.randomness import SecretRandom
 
 LEVELS = ("asymptotic", "finite-size", "composable")
 
@@ -182,6 +194,8 @@ class BlockReport:
     timings_s: dict[str, float]
     net_key_bits: int = 0
     aborted: str | None = None
+    randomness: str = ""
+    randomness_secure: bool = True
 
 
 # ------------------------------------------------------------------------------- the code
@@ -404,7 +418,7 @@ def run_bob(
     data: BobData,
     *,
     config: PipelineConfig,
-    rng: np.random.Generator,
+    randomness: SecretRandom,
     store: Any = None,
     link: Any = None,
     on_stage: Callable[[str], None] | None = None,
@@ -412,24 +426,28 @@ def run_bob(
 ) -> PartyResult:
     """Bob's side of one block (see the module docstring); raises on abort.
 
-    ``partial`` (optional) is filled with the public results as they come (estimates, code,
-    reconciliation, key lengths), so a caller can report how far an aborted block got.
+    ``randomness`` supplies all of Bob's key material and announced choices (normally
+    ``SecretRandom()``, the OS CSPRNG). ``partial`` (optional) is filled with the public
+    results as they come (estimates, code, reconciliation, key lengths), so a caller can report
+    how far an aborted block got.
     """
+    if not isinstance(randomness, SecretRandom):
+        raise TypeError("run_bob: randomness must be a cvqkd.randomness.SecretRandom")
     part = partial if partial is not None else {}
-    return _guarded(ch, lambda: _bob(ch, data, config, rng, store, link, on_stage, part))
+    return _guarded(ch, lambda: _bob(ch, data, config, randomness, store, link, on_stage, part))
 
 
 def _bob(
     ch: AuthenticatedChannel,
     data: BobData,
     cfg: PipelineConfig,
-    rng: np.random.Generator,
+    secret: SecretRandom,
     store: Any,
     link: Any,
     on_stage: Callable[[str], None] | None,
     partial: dict[str, Any],
 ) -> PartyResult:
-    from cvqkd.estimation import disclosed_mask, estimate, key_samples
+    from cvqkd.estimation import DISCLOSURE_KEY_BOUND, disclosed_mask, estimate, key_samples
     from cvqkd.reconciliation.reconcile import FrameTag, bob_reconcile, keep_frames
 
     note = on_stage or (lambda s: None)
@@ -439,8 +457,7 @@ def _bob(
     block = data.block
     # --- parameter estimation: Bob picks the disclosed slots, Alice reveals her symbols there
     t0 = time.perf_counter()
-    pe_seed = int(rng.integers(0, 2**63 - 1))
-    key_pe = int(np.random.default_rng(pe_seed).integers(0, 2**63 - 1))
+    key_pe = secret.below(DISCLOSURE_KEY_BOUND)  # public once sent; unpredictable before
     mask = disclosed_mask(block, key=key_pe, fraction=cfg.disclosed_fraction)
     detection = block.metadata.detection
     ch.send(
@@ -463,10 +480,8 @@ def _bob(
         pe_block,
         disclosed_fraction=cfg.disclosed_fraction,
         epsilon_pe=cfg.security.eps_pe,
-        rng=np.random.default_rng(pe_seed),
+        disclosure_key=key_pe,
     )
-    if est.disclosure_key != key_pe:  # the estimator must use the announced disclosure
-        raise SecurityAbort("internal: disclosure key mismatch in parameter estimation")
     pub = _estimates_public(est)
     partial["estimates"] = pub
     if not est.gates.passed:
@@ -484,8 +499,12 @@ def _bob(
     km = key_samples(pe_block, est)
     y = np.asarray(km.bob, dtype=np.float64).ravel().copy()
     zero = y == 0.0  # ADC zeros cannot be normalised: Bob's private random sign (no leak)
-    y[zero] = rng.choice(np.array([-1e-12, 1e-12]), int(zero.sum()))
-    bits, msg = bob_reconcile(y, layout=layout, dimension=dim, rng=rng, prime_bits=cfg.prime_bits)
+    y[zero] = np.where(secret.bits(int(zero.sum())) == 1, 1e-12, -1e-12)
+    # Bob's key bits b, punctured bits and hash seeds: drawn by bob_reconcile from ``rng``,
+    # here the SecretRandom (it offers the Generator methods that code uses, nothing else)
+    bits, msg = bob_reconcile(
+        y, layout=layout, dimension=dim, rng=secret.as_generator(), prime_bits=cfg.prime_bits
+    )
     ch.send(
         "reconcile",
         dimension=msg.dimension,
@@ -515,8 +534,8 @@ def _bob(
     ell = chosen.require_positive()
     if ell > kept.size:
         raise SecurityAbort(f"key length {ell} exceeds the {kept.size} reconciled bits")
-    seed = random_seed(n_bits=int(kept.size), out_bits=ell, rng=rng)
-    block_id = str(uuid.UUID(bytes=rng.bytes(16), version=4))
+    seed = random_seed(n_bits=int(kept.size), out_bits=ell, randomness=secret)
+    block_id = str(uuid.UUID(bytes=secret.bytes(16), version=4))
     ch.send("privacy", out_bits=ell, level=chosen.level, seed=seed, block_id=block_id)
     final = toeplitz_hash(np.packbits(kept), seed=seed, n_bits=int(kept.size), out_bits=ell)
     key = final.tobytes()[: ell // 8]  # whole bytes only (≤ 7 bits dropped)
@@ -604,7 +623,7 @@ def _alice(
     link: Any,
 ) -> PartyResult:
     from cvqkd.dataset import SLOT_DATA
-    from cvqkd.estimation import _uniform_by_index
+    from cvqkd.estimation import disclosed_slots
     from cvqkd.reconciliation.reconcile import BobMessage, FrameTag, alice_reconcile
 
     consumed0 = ch.psk.consumed_bytes
@@ -614,9 +633,13 @@ def _alice(
     slot_kind = np.asarray(req["slot_kind"], dtype=np.uint8)
     if slot_kind.size != data.symbols.size or int(req["start"]) != data.start:
         raise SecurityAbort("Bob's slot list does not match Alice's transmission")
-    idx = data.start + np.arange(slot_kind.size, dtype=np.int64)
     is_data = slot_kind == SLOT_DATA
-    mask = is_data & (_uniform_by_index(idx, int(req["disclosure_key"])) < float(req["fraction"]))
+    mask = disclosed_slots(
+        start=data.start,
+        slot_kind=slot_kind,
+        key=int(req["disclosure_key"]),
+        fraction=float(req["fraction"]),
+    )
     ch.send("pe_disclose", symbols=data.symbols[mask].astype(np.complex64))
     ann = ch.recv("estimates")
     pub = ann["estimates"]
@@ -711,9 +734,11 @@ def _alice(
 # ------------------------------------------------------------------ one block, in-process
 
 
-def default_preshared_secret(rng: np.random.Generator, nbytes: int = 4096) -> bytes:
+def default_preshared_secret(randomness: SecretRandom, nbytes: int = 4096) -> bytes:
     """A fresh pre-shared authentication secret (both parties get a copy out of band)."""
-    return rng.bytes(nbytes)
+    if not isinstance(randomness, SecretRandom):
+        raise TypeError("the pre-shared secret needs a cvqkd.randomness.SecretRandom")
+    return randomness.bytes(nbytes)
 
 
 def simulate(channel: Any, *, config: PipelineConfig, rng: np.random.Generator) -> Any:
@@ -728,6 +753,7 @@ def run_block(
     *,
     config: PipelineConfig,
     seed: int | None = None,
+    randomness: SecretRandom | None = None,
     block: Any = None,
     secret: bytes | None = None,
     stores: tuple[Any, Any] | None = None,
@@ -739,14 +765,20 @@ def run_block(
     """Run one block end to end: Alice and Bob as two threads over an in-process channel.
 
     ``channel`` is a :class:`~cvqkd.sim.channel.ChannelParameters` (or pass a measured or
-    pre-simulated ``block``); ``stores`` are (Alice's, Bob's) key stores; ``tamper`` is a test
-    hook that sees every Bob→Alice frame (index, bytes) and may change or drop it;
+    pre-simulated ``block``); ``seed`` seeds the simulated transmission only; ``randomness``
+    supplies the key material (the pre-shared ``secret`` unless given, and all of Bob's draws):
+    default ``SecretRandom()``, the OS CSPRNG — pass ``SecretRandom.insecure_for_tests(s)`` for
+    a reproducible, labelled-insecure block; ``stores`` are (Alice's, Bob's) key stores;
+    ``tamper`` is a test hook that sees every Bob→Alice frame (index, bytes) and may change or
+    drop it;
     ``tamper_alice`` the same for Alice→Bob.
     Raises the first party's :class:`~cvqkd.errors.CvqkdError` if the block aborts.
     """
-    bob_rng, sim_rng, key_rng = (
-        np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3)
-    )
+    # the simulation stream keeps its historical position (child 1 of SeedSequence(seed))
+    sim_rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(3)[1])
+    key_source = randomness if randomness is not None else SecretRandom()
+    if not isinstance(key_source, SecretRandom):
+        raise TypeError("run_block: randomness must be a cvqkd.randomness.SecretRandom")
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     if block is None:
@@ -755,7 +787,7 @@ def run_block(
     if on_stage:
         on_stage("transmission")
     alice_data, bob_data = split_block(block)
-    secret = secret if secret is not None else default_preshared_secret(key_rng)
+    secret = secret if secret is not None else default_preshared_secret(key_source)
     ta, tb = InProcessTransport.pair()
     tb_used: Any = tb if tamper is None else _Tamper(tb, tamper)
     ta_used: Any = ta if tamper_alice is None else _Tamper(ta, tamper_alice)
@@ -766,6 +798,8 @@ def run_block(
     partial: dict[str, Any] = {
         "slots": int(block.n_slots),
         "transmission_s": timings["transmission"],
+        "randomness": key_source.label,
+        "randomness_secure": key_source.secure,
     }
 
     def alice_thread() -> None:
@@ -782,7 +816,7 @@ def run_block(
             b_ch,
             bob_data,
             config=config,
-            rng=bob_rng,
+            randomness=key_source,
             store=b_store,
             link=link,
             on_stage=on_stage,
@@ -807,7 +841,11 @@ def run_block(
     identical = hmac.compare_digest(alice.key, bob.key)
     if not identical:  # cannot happen after a passed confirmation; never release then
         raise SecurityAbort("keys differ after confirmation")
-    return _report(alice, bob, block, timings)
+    return replace(
+        _report(alice, bob, block, timings),
+        randomness=key_source.label,
+        randomness_secure=key_source.secure,
+    )
 
 
 class _Tamper:

@@ -42,7 +42,8 @@ Example:
     >>> import numpy as np
     >>> rng = np.random.default_rng(1)
     >>> key = np.packbits(rng.integers(0, 2, 1000, dtype=np.uint8))
-    >>> seed = random_seed(n_bits=1000, out_bits=100, rng=rng)
+    >>> from cvqkd.randomness import SecretRandom
+    >>> seed = random_seed(n_bits=1000, out_bits=100, randomness=SecretRandom())
     >>> out = toeplitz_hash(key, seed=seed, n_bits=1000, out_bits=100)
     >>> bool((out == toeplitz_hash_reference(key, seed=seed, n_bits=1000, out_bits=100)).all())
     True
@@ -59,6 +60,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from cvqkd.errors import ConfigError, MissingExtraError, SecurityAbort
+from cvqkd.randomness import SecretRandom
 
 #: Unit round-off of IEEE-754 binary64.
 FLOAT64_UNIT_ROUNDOFF = 2.0**-53
@@ -87,10 +89,17 @@ def seed_bits_needed(*, n_bits: int, out_bits: int) -> int:
     return n_bits + out_bits - 1
 
 
-def random_seed(*, n_bits: int, out_bits: int, rng: np.random.Generator) -> NDArray[np.uint8]:
-    """Draw a uniform Toeplitz seed of ``n + ℓ − 1`` bits, packed (np.packbits order)."""
+def random_seed(*, n_bits: int, out_bits: int, randomness: SecretRandom) -> NDArray[np.uint8]:
+    """Draw a uniform Toeplitz seed of ``n + ℓ − 1`` bits, packed (np.packbits order).
+
+    The seed is public once announced but must be unpredictable to Eve before she acts (the
+    leftover hash lemma needs it independent of her information), so it comes from
+    :class:`cvqkd.randomness.SecretRandom`, never from a simulation ``rng``.
+    """
+    if not isinstance(randomness, SecretRandom):
+        raise TypeError("random_seed needs a cvqkd.randomness.SecretRandom (key material)")
     nseed = seed_bits_needed(n_bits=n_bits, out_bits=out_bits)
-    raw = rng.integers(0, 256, (nseed + 7) // 8, dtype=np.uint8)
+    raw = np.frombuffer(randomness.bytes((nseed + 7) // 8), dtype=np.uint8).copy()
     return _clear_tail(raw, nseed)
 
 

@@ -21,6 +21,9 @@ from typing import Any
 
 from cvqkd.cli.output import to_jsonable
 
+#: What the report says when the key material came from deterministic test randomness.
+INSECURE_LABEL = "deterministic test randomness — NOT secure"
+
 
 def budget_dict(budget: Any) -> dict[str, Any]:
     """The noise budget as JSON-ready numbers (SNU at the channel input)."""
@@ -40,7 +43,11 @@ def budget_dict(budget: Any) -> dict[str, Any]:
 def build_report(
     block: Any, *, scenario: str, budget: Any | None, config: Any, wall_time_s: float
 ) -> dict[str, Any]:
-    """Everything ``cvqkd run`` reports, as a JSON-ready dict (no key material)."""
+    """Everything ``cvqkd run`` reports, as a JSON-ready dict (no key material).
+
+    ``randomness`` names the source of the key material (:mod:`cvqkd.randomness`); when it was
+    deterministic test randomness the security statement starts by saying the key is NOT secret.
+    """
     rep: dict[str, Any] = to_jsonable(block)
     used = rep["key_length"]["used"]
     level = used["level"]
@@ -65,6 +72,11 @@ def build_report(
             f"≈ {rep['min_symbols_composable']}, at this block's estimates, β and FER)"
         )
     )
+    if not rep.get("randomness_secure", True):
+        rep["security_statement"] = (
+            f"{rep.get('randomness') or INSECURE_LABEL} — key material is reproducible, the key "
+            "is NOT secret; " + rep["security_statement"]
+        )
     if rep.get("net_key_bits", 0) <= 0:
         rep["security_statement"] += (
             f"; the block did not pay for its own authentication (net {rep['net_key_bits']} bits:"
@@ -146,6 +158,7 @@ def render_tables(rep: dict[str, Any]) -> None:
             ("key rate (bit/symbol)", rep["key_rate_bits_per_symbol"]),
             (f"projected at {rep['symbol_rate_hz']:.3g} Bd (bit/s)", rep["key_rate_bps"]),
             ("block ID", rep["block_id"]),
+            ("key-material randomness", rep.get("randomness", "")),
         ],
     )
     console.print(f"Security: {rep['security_statement']}")

@@ -23,10 +23,16 @@ from cvqkd.privacy import (
     toeplitz_hash,
     toeplitz_hash_reference,
 )
+from cvqkd.randomness import SecretRandom
 
 
 def _bits(rng: np.random.Generator, n: int) -> np.ndarray:
     return np.packbits(rng.integers(0, 2, n, dtype=np.uint8))
+
+
+def _sr(rng: np.random.Generator) -> SecretRandom:
+    """Deterministic key-material randomness for a test, seeded from the test's rng."""
+    return SecretRandom.insecure_for_tests(int(rng.integers(0, 2**63)))
 
 
 @settings(max_examples=60, deadline=None)
@@ -35,7 +41,7 @@ def test_equals_dense_matrix_product(n: int, frac: float, seed: int) -> None:
     rng = np.random.default_rng(seed)
     ell = int(frac * n)
     key = _bits(rng, n)
-    s = random_seed(n_bits=n, out_bits=ell, rng=rng)
+    s = random_seed(n_bits=n, out_bits=ell, randomness=_sr(rng))
     got = toeplitz_hash(key, seed=s, n_bits=n, out_bits=ell, backend="numpy")
     want = toeplitz_hash_reference(key, seed=s, n_bits=n, out_bits=ell)
     assert np.array_equal(got, want)
@@ -46,7 +52,7 @@ def test_equals_dense_matrix_product(n: int, frac: float, seed: int) -> None:
 def test_hash_is_linear_over_gf2(n: int, seed: int) -> None:
     rng = np.random.default_rng(seed)
     ell = max(1, n // 3)
-    s = random_seed(n_bits=n, out_bits=ell, rng=rng)
+    s = random_seed(n_bits=n, out_bits=ell, randomness=_sr(rng))
     x, y = _bits(rng, n), _bits(rng, n)
 
     def h(k: np.ndarray) -> np.ndarray:
@@ -68,7 +74,7 @@ def test_dense_reference_by_hand() -> None:
 @pytest.mark.parametrize(("n", "ell", "max_len"), [(257, 200, 64), (1000, 999, 256), (777, 5, 16)])
 def test_tiled_path_equals_dense(n: int, ell: int, max_len: int) -> None:
     rng = np.random.default_rng(n)
-    key, s = _bits(rng, n), random_seed(n_bits=n, out_bits=ell, rng=rng)
+    key, s = _bits(rng, n), random_seed(n_bits=n, out_bits=ell, randomness=_sr(rng))
     tiled = toeplitz_hash(key, seed=s, n_bits=n, out_bits=ell, max_fft_len=max_len)
     assert np.array_equal(tiled, toeplitz_hash_reference(key, seed=s, n_bits=n, out_bits=ell))
 
@@ -77,7 +83,7 @@ def test_exact_across_single_and_tiled_paths_large() -> None:
     # 2^21 input bits: one float64 transform of 2^22 vs tiles of 2^18; both must agree bit for bit.
     n, ell = 2**21, 2**20
     rng = np.random.default_rng(7)
-    key, s = _bits(rng, n), random_seed(n_bits=n, out_bits=ell, rng=rng)
+    key, s = _bits(rng, n), random_seed(n_bits=n, out_bits=ell, randomness=_sr(rng))
     single = toeplitz_hash(key, seed=s, n_bits=n, out_bits=ell, backend="numpy")
     tiled = toeplitz_hash(key, seed=s, n_bits=n, out_bits=ell, backend="numpy", max_fft_len=2**18)
     assert np.array_equal(single, tiled)
@@ -114,7 +120,10 @@ def test_measured_error_is_within_the_bound() -> None:
 def test_output_padding_is_zero_and_length_is_exact() -> None:
     rng = np.random.default_rng(0)
     out = toeplitz_hash(
-        _bits(rng, 100), seed=random_seed(n_bits=100, out_bits=13, rng=rng), n_bits=100, out_bits=13
+        _bits(rng, 100),
+        seed=random_seed(n_bits=100, out_bits=13, randomness=_sr(rng)),
+        n_bits=100,
+        out_bits=13,
     )
     assert out.size == 2
     assert out[-1] & 0b0000_0111 == 0
@@ -126,7 +135,10 @@ def test_bad_arguments_raise_config_error() -> None:
     key = _bits(rng, 64)
     with pytest.raises(ConfigError, match="out_bits"):
         toeplitz_hash(
-            key, seed=random_seed(n_bits=64, out_bits=64, rng=rng), n_bits=64, out_bits=65
+            key,
+            seed=random_seed(n_bits=64, out_bits=64, randomness=_sr(rng)),
+            n_bits=64,
+            out_bits=65,
         )
     with pytest.raises(ConfigError, match="seed holds"):
         toeplitz_hash(key, seed=np.zeros(2, np.uint8), n_bits=64, out_bits=10)
@@ -228,7 +240,7 @@ def test_min_symbols_for_key_is_the_threshold() -> None:
 def test_input_tiled_path_equals_dense(n: int, ell: int, fft_len: int) -> None:
     # tiles of b = L − ℓ + 1 input bits, the first one front-padded, spectra summed
     rng = np.random.default_rng(n + ell)
-    key, s = _bits(rng, n), random_seed(n_bits=n, out_bits=ell, rng=rng)
+    key, s = _bits(rng, n), random_seed(n_bits=n, out_bits=ell, randomness=_sr(rng))
     got = toeplitz_hash(key, seed=s, n_bits=n, out_bits=ell, backend="numpy", fft_len=fft_len)
     assert np.array_equal(got, toeplitz_hash_reference(key, seed=s, n_bits=n, out_bits=ell))
 
@@ -236,7 +248,7 @@ def test_input_tiled_path_equals_dense(n: int, ell: int, fft_len: int) -> None:
 def test_backends_agree_and_tile_plans_agree() -> None:
     n, ell = 2**20, 2**14
     rng = np.random.default_rng(12)
-    key, s = _bits(rng, n), random_seed(n_bits=n, out_bits=ell, rng=rng)
+    key, s = _bits(rng, n), random_seed(n_bits=n, out_bits=ell, randomness=_sr(rng))
     ref = toeplitz_hash(
         key, seed=s, n_bits=n, out_bits=ell, backend="numpy", fft_len=2**21
     )  # one transform
@@ -256,7 +268,7 @@ def test_backends_agree_and_tile_plans_agree() -> None:
 def test_cupy_backend_equals_cpu() -> None:
     n, ell = 2**22, 2**21
     rng = np.random.default_rng(5)
-    key, s = _bits(rng, n), random_seed(n_bits=n, out_bits=ell, rng=rng)
+    key, s = _bits(rng, n), random_seed(n_bits=n, out_bits=ell, randomness=_sr(rng))
     cpu = toeplitz_hash(key, seed=s, n_bits=n, out_bits=ell, backend="numpy")
     assert np.array_equal(toeplitz_hash(key, seed=s, n_bits=n, out_bits=ell, backend="cupy"), cpu)
 
@@ -390,7 +402,7 @@ def test_gpu_backend_without_cupy_gives_an_install_hint() -> None:
     with pytest.raises(MissingExtraError, match=r"cvqkd\[gpu\]"):
         toeplitz_hash(
             _bits(rng, 64),
-            seed=random_seed(n_bits=64, out_bits=8, rng=rng),
+            seed=random_seed(n_bits=64, out_bits=8, randomness=_sr(rng)),
             n_bits=64,
             out_bits=8,
             backend="cupy",
@@ -400,7 +412,7 @@ def test_gpu_backend_without_cupy_gives_an_install_hint() -> None:
 @pytest.mark.parametrize(("n", "ell"), [(1, 1), (1, 0), (2, 2), (3, 1)])
 def test_tiny_blocks(n: int, ell: int) -> None:
     rng = np.random.default_rng(n)
-    key, s = _bits(rng, n), random_seed(n_bits=n, out_bits=ell, rng=rng)
+    key, s = _bits(rng, n), random_seed(n_bits=n, out_bits=ell, randomness=_sr(rng))
     got = toeplitz_hash(key, seed=s, n_bits=n, out_bits=ell)
     assert np.array_equal(got, toeplitz_hash_reference(key, seed=s, n_bits=n, out_bits=ell))
 
@@ -411,7 +423,7 @@ def test_largest_block_two_tilings_agree() -> None:
     # input tilings (2^23- and 2^24-point transforms) must give the same bits.
     n, ell = 2**27, 2**20
     rng = np.random.default_rng(27)
-    key, s = _bits(rng, n), random_seed(n_bits=n, out_bits=ell, rng=rng)
+    key, s = _bits(rng, n), random_seed(n_bits=n, out_bits=ell, randomness=_sr(rng))
     a = toeplitz_hash(key, seed=s, n_bits=n, out_bits=ell, backend="numpy", fft_len=2**23)
     b = toeplitz_hash(key, seed=s, n_bits=n, out_bits=ell, backend="numpy", fft_len=2**24)
     assert np.array_equal(a, b)

@@ -3,13 +3,18 @@
 ``run`` simulates a block of the scenario, runs Alice and Bob as two threads that talk only
 over the authenticated classical channel, stores the keys in both parties' SQLite key stores and
 prints the report (``--json``: one JSON object; ``--out DIR``: report.json and PNG plots).
+Key material (pre-shared secret, Bob's bits, announced seeds) comes from the OS CSPRNG; with
+``--seed S`` both the simulation and the key material are reproducible — deterministic test
+randomness, labelled "NOT secure" in the report (:mod:`cvqkd.randomness`).
 
 ``alice`` and ``bob`` run the same protocol as two processes over loopback TCP: Bob listens,
 Alice connects. Both simulate the same transmission from ``--seed`` (the simulated quantum
-channel) and keep only their own half; each reads the pre-shared authentication secret from
-``--psk FILE`` (raw random bytes, ≥ 48; the file is updated with the replenished pools after
-the block, so the next block starts from it). A block that aborts exits with code 3 (security)
-or 4 (authentication) and stores nothing.
+channel) and keep only their own half; Bob's key material comes from the OS CSPRNG unless
+``--private-seed`` makes it reproducible (and insecure). Each reads the pre-shared
+authentication secret from ``--psk FILE`` (raw random bytes, ≥ 48, e.g. ``head -c 4096
+/dev/urandom``; both parties need the same copy; the file is updated with the replenished
+pools after the block, so the next block starts from it). A block that aborts exits with code
+3 (security) or 4 (authentication) and stores nothing.
 """
 
 from __future__ import annotations
@@ -141,7 +146,12 @@ _COMMON = {
     ),
     "iters": typer.Option(300, "--max-iterations", help="Decoder iterations per frame."),
     "eps": typer.Option(1e-10, "--epsilon", help="ε_PE = ε_smooth = ε_PA = ε_ent."),
-    "seed": typer.Option(None, "--seed", help="Seed of the simulated transmission."),
+    "seed": typer.Option(
+        None,
+        "--seed",
+        help="Seed of the simulated transmission and of deterministic, NOT secure key-material "
+        "randomness (reproducible runs); without it, key material is from the OS CSPRNG.",
+    ),
     "json": typer.Option(False, "--json", help="Print the report as one JSON object."),
 }
 
@@ -172,6 +182,7 @@ def run_command(
     from cvqkd.errors import CvqkdError
     from cvqkd.kms.store import LinkId, open_store
     from cvqkd.pipeline import run_block
+    from cvqkd.randomness import SecretRandom
     from cvqkd.report import (
         budget_dict,
         build_report,
@@ -209,6 +220,9 @@ def run_command(
                     channel,
                     config=cfg,
                     seed=seed,
+                    randomness=(
+                        SecretRandom() if seed is None else SecretRandom.insecure_for_tests(seed)
+                    ),
                     block=given,
                     stores=(sa, sb),
                     link=link,
@@ -328,6 +342,7 @@ def _party(
     from cvqkd.cli.output import print_json, print_table
     from cvqkd.kms.store import LinkId, open_store
     from cvqkd.pipeline import run_alice, run_bob, simulate, split_block
+    from cvqkd.randomness import SecretRandom
 
     psk_path = Path(psk)
     if not psk_path.is_file():
@@ -349,6 +364,9 @@ def _party(
         transport = TcpTransport.connect(host, port, timeout_s=timeout_s)
     ch = AuthenticatedChannel(transport, role=role, psk=secret, timeout_s=timeout_s)
     link = LinkId("KME_A", "KME_B")
+    randomness = (
+        SecretRandom() if private_seed is None else SecretRandom.insecure_for_tests(private_seed)
+    )
     st = open_store(store) if store else None
     try:
         if role == "bob":
@@ -356,7 +374,7 @@ def _party(
                 ch,
                 bob_data,
                 config=cfg,
-                rng=np.random.default_rng(private_seed),
+                randomness=randomness,
                 store=st,
                 link=link,
             )
@@ -379,6 +397,9 @@ def _party(
         "authentication": res.auth,
         "wall_time_s": time.perf_counter() - t0,
     }
+    if role == "bob":
+        summary["randomness"] = randomness.label
+        summary["randomness_secure"] = randomness.secure
     if json_out:
         print_json(summary)
     else:
@@ -445,7 +466,9 @@ def bob_command(
     key_out: str | None = typer.Option(None, "--key-out", help="Also write the key here."),
     seed: int = typer.Option(..., "--seed", help="Seed of the simulated transmission (= Alice's)."),
     private_seed: int | None = typer.Option(
-        None, "--private-seed", help="Seed of Bob's private choices (default: fresh entropy)."
+        None,
+        "--private-seed",
+        help="Seed of Bob's key material: deterministic, NOT secure (default: the OS CSPRNG).",
     ),
     symbols: int = _COMMON["symbols"],
     disclosed_fraction: float = _COMMON["disclosed"],

@@ -40,9 +40,11 @@ def test_shipped_threshold_is_reproduced_by_pexit(name: str) -> None:
 
 
 def test_claimed_asymptotic_efficiencies() -> None:
-    # design claims (docs/codes.md): PEXIT β* of every member
-    for spec in FAMILY:
-        assert load_code_data(spec.name).beta >= 0.85, spec.name
+    # the PEXIT β* claimed in the table of docs/codes.md (3 decimals, rounded down)
+    claimed = {"rl-r0.01": 0.920, "rl-r0.02": 0.926, "rl-r0.05": 0.892, "rl-r0.1": 0.891}
+    claimed["rl-r0.2"] = 0.854
+    for name, beta in claimed.items():
+        assert load_code_data(name).beta >= beta, name
 
 
 @pytest.mark.parametrize("spec", FAMILY, ids=NAMES)

@@ -64,6 +64,10 @@ def test_run_json_report_files_and_key_stores(scenario: str, tmp_path: Path) -> 
     assert rep["alice_key_bits"] == rep["bob_key_bits"] == rep["delivered_bits"] > 0
     assert rep["level"] == "asymptotic"
     assert "NOT finite-size" in rep["security_statement"]
+    # --seed makes the key material reproducible too, and the report says it is not secure
+    assert rep["randomness_secure"] is False
+    assert rep["randomness"] == "deterministic test randomness — NOT secure (seed 3)"
+    assert rep["security_statement"].startswith("deterministic test randomness — NOT secure")
     assert rep["min_symbols_finite_size"] > 60_000
     assert rep["noise_budget"]["detection"] == "homodyne"
     assert rep["key_rate_bps"] == pytest.approx(rep["key_rate_bits_per_symbol"] * 1e8)
@@ -77,9 +81,11 @@ def test_run_json_report_files_and_key_stores(scenario: str, tmp_path: Path) -> 
 
 
 def test_run_human_output(scenario: str, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
-    code = run(["run", scenario, *FAST, "--store-dir", str(tmp_path)])
+    no_seed = FAST[: FAST.index("--seed")]  # key material (and simulation) from the OS
+    code = run(["run", scenario, *no_seed, "--store-dir", str(tmp_path)])
     text = capsys.readouterr().out
     assert code == 0
+    assert "OS CSPRNG" in text and "NOT secure" not in text
     for heading in (
         "Noise budget",
         "Parameter estimation",
@@ -158,6 +164,7 @@ def test_two_processes_over_loopback_tcp_make_identical_keys(scenario: str, tmp_
     assert len(ka) > 0 and ka == kb
     ra, rb = json.loads(alice.stdout), json.loads(b_out)
     assert ra["block_id"] == rb["block_id"] and ra["key_bits"] == rb["key_bits"] == 8 * len(ka)
+    assert rb["randomness_secure"] is True  # no --private-seed: Bob's key bits from the OS
     # both pre-shared-key files advanced identically (pads used, then replenished from the key)
     pa, pb = (tmp_path / "alice.psk").read_bytes(), (tmp_path / "bob.psk").read_bytes()
     assert pa == pb and pa != secret
@@ -222,6 +229,7 @@ def test_run_on_a_dataset_file(scenario: str, tmp_path: Path) -> None:
     rep = json.loads(proc.stdout)
     assert rep["bits_after_stage"]["slots_sent"] == 60000
     assert rep["keys_identical"] and rep["delivered_bits"] > 0
+    assert rep["randomness_secure"] is True and "NOT secure" not in rep["security_statement"]
 
 
 def test_aborted_block_still_writes_its_report(scenario: str, tmp_path: Path) -> None:
@@ -232,4 +240,5 @@ def test_aborted_block_still_writes_its_report(scenario: str, tmp_path: Path) ->
     assert "≤ 0 at the composable level" in rep["aborted"]
     assert rep["partial"]["key_length"]["composable"]["length_bits"] <= 0
     assert rep["partial"]["min_symbols_composable"] > 60_000
+    assert rep["partial"]["randomness"].startswith("deterministic test randomness — NOT secure")
     assert "symbols for a finite-size key" in proc.stdout

@@ -15,9 +15,16 @@ from cvqkd.errors import AuthenticationError, SecurityAbort
 from cvqkd.kms.store import LinkId, open_store
 from cvqkd.pipeline import PipelineConfig, run_block
 from cvqkd.privacy import SecurityParameters
+from cvqkd.randomness import SecretRandom
 from cvqkd.sim.channel import ChannelParameters
 
 LINK = LinkId("KME_A", "KME_B")
+
+
+def _det(seed: int) -> SecretRandom:
+    """Reproducible key material: these tests check protocol logic on fixed blocks (the OS
+    CSPRNG default is tested in test_pipeline_randomness.py)."""
+    return SecretRandom.insecure_for_tests(seed)
 
 
 def _channel(detection: str = "homodyne", xi: float = 0.01) -> ChannelParameters:
@@ -45,7 +52,9 @@ def _config(check_degree: int = 8, **kw) -> PipelineConfig:  # type: ignore[no-u
 
 def test_both_parties_store_identical_keys_under_the_same_ids(tmp_path) -> None:  # type: ignore[no-untyped-def]
     sa, sb = open_store(tmp_path / "alice.db"), open_store(tmp_path / "bob.db")
-    rep = run_block(_channel(), config=_config(), seed=11, stores=(sa, sb), link=LINK)
+    rep = run_block(
+        _channel(), config=_config(), seed=11, randomness=_det(11), stores=(sa, sb), link=LINK
+    )
     assert rep.keys_identical and rep.alice_key_bits == rep.bob_key_bits == rep.delivered_bits
     assert rep.delivered_bits > 0
     chunks = rep.delivered_bits // sa.chunk_bits
@@ -62,7 +71,7 @@ def test_both_parties_store_identical_keys_under_the_same_ids(tmp_path) -> None:
 
 
 def test_bits_after_each_stage_follow_the_accounting() -> None:
-    rep = run_block(_channel(), config=_config(), seed=3)
+    rep = run_block(_channel(), config=_config(), seed=3, randomness=_det(3))
     b = rep.bits_after_stage
     kl = rep.key_length["used"]
     assert kl["length_bits"] == b["privacy_amplified_bits"]
@@ -82,7 +91,10 @@ def test_bits_after_each_stage_follow_the_accounting() -> None:
 
 def test_heterodyne_block() -> None:
     rep = run_block(
-        _channel("heterodyne"), config=_config(check_degree=6, n_symbols=120_000), seed=2
+        _channel("heterodyne"),
+        config=_config(check_degree=6, n_symbols=120_000),
+        seed=2,
+        randomness=_det(2),
     )
     assert rep.keys_identical and rep.delivered_bits > 0
     assert rep.estimates["detection"] == "heterodyne"
@@ -92,13 +104,18 @@ def test_strict_finite_size_level_aborts_a_small_block_and_says_why(tmp_path) ->
     sa, sb = open_store(tmp_path / "a.db"), open_store(tmp_path / "b.db")
     with pytest.raises(SecurityAbort, match=r"≤ 0 at the finite-size level"):
         run_block(
-            _channel(), config=_config(level="finite-size"), seed=4, stores=(sa, sb), link=LINK
+            _channel(),
+            config=_config(level="finite-size"),
+            seed=4,
+            randomness=_det(4),
+            stores=(sa, sb),
+            link=LINK,
         )
     assert sa.available_chunks(LINK) == sb.available_chunks(LINK) == 0
 
 
 def test_auto_level_never_claims_finite_size_for_a_small_block() -> None:
-    rep = run_block(_channel(), config=_config(level="auto"), seed=5)
+    rep = run_block(_channel(), config=_config(level="auto"), seed=5, randomness=_det(5))
     assert rep.level == "asymptotic"
     assert rep.key_length["all_levels"]["finite-size"]["length_bits"] <= 0
 
@@ -115,7 +132,15 @@ def test_tampered_message_aborts_and_no_key_is_stored(tmp_path, frame_index: int
         return bytes(b)
 
     with pytest.raises((AuthenticationError, SecurityAbort)):
-        run_block(_channel(), config=_config(), seed=6, stores=(sa, sb), link=LINK, tamper=flip)
+        run_block(
+            _channel(),
+            config=_config(),
+            seed=6,
+            randomness=_det(6),
+            stores=(sa, sb),
+            link=LINK,
+            tamper=flip,
+        )
     assert sa.available_chunks(LINK) == sb.available_chunks(LINK) == 0
 
 
@@ -125,6 +150,7 @@ def test_dropped_message_aborts() -> None:
             _channel(),
             config=_config(),
             seed=6,
+            randomness=_det(6),
             tamper=lambda i, d: None if i == 1 else d,
         )
 
@@ -132,12 +158,12 @@ def test_dropped_message_aborts() -> None:
 def test_too_much_excess_noise_gives_no_key() -> None:
     # ξ = 0.5 SNU at T = 0.8: Eve's information exceeds what the code leaves; ℓ ≤ 0 aborts.
     with pytest.raises(SecurityAbort, match=r"key length|gate"):
-        run_block(_channel(xi=0.5), config=_config(), seed=8)
+        run_block(_channel(xi=0.5), config=_config(), seed=8, randomness=_det(8))
 
 
 def test_epsilons_are_named_and_summed() -> None:
     sec = SecurityParameters(eps_pe=1e-9, eps_smooth=1e-9, eps_pa=1e-9)
-    rep = run_block(_channel(), config=_config(security=sec), seed=9)
+    rep = run_block(_channel(), config=_config(security=sec), seed=9, randomness=_det(9))
     fs = rep.key_length["all_levels"]["finite-size"]
     assert set(fs["epsilons"]) == {"eps_pe", "eps_smooth", "eps_pa", "eps_cor", "eps_mac"}
     assert fs["epsilon_total"] == pytest.approx(sum(fs["epsilons"].values()))
@@ -163,7 +189,13 @@ def test_tampered_message_from_alice_aborts(tmp_path, frame_index: int) -> None:
 
     with pytest.raises((AuthenticationError, SecurityAbort)):
         run_block(
-            _channel(), config=_config(), seed=6, stores=(sa, sb), link=LINK, tamper_alice=flip
+            _channel(),
+            config=_config(),
+            seed=6,
+            randomness=_det(6),
+            stores=(sa, sb),
+            link=LINK,
+            tamper_alice=flip,
         )
     assert sa.available_chunks(LINK) == sb.available_chunks(LINK) == 0
 
@@ -181,7 +213,13 @@ def test_tampered_last_message_leaves_nothing_deliverable(tmp_path) -> None:  # 
 
     with pytest.raises(AuthenticationError):
         run_block(
-            _channel(), config=_config(), seed=6, stores=(sa, sb), link=LINK, tamper_alice=flip_last
+            _channel(),
+            config=_config(),
+            seed=6,
+            randomness=_det(6),
+            stores=(sa, sb),
+            link=LINK,
+            tamper_alice=flip_last,
         )
     assert sb.available_chunks(LINK) == 0
     [(res, _key)] = sa.reserve(

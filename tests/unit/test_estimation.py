@@ -17,8 +17,10 @@ from scipy import stats
 from cvqkd.dataset import SLOT_DATA, SLOT_SHOT_NOISE, TransmissionBlock
 from cvqkd.errors import ConfigError, DataFormatError, SecurityAbort
 from cvqkd.estimation import (
+    DISCLOSURE_KEY_BOUND,
     Estimates,
     disclosed_mask,
+    disclosed_slots,
     enforce_gates,
     estimate,
     key_samples,
@@ -320,3 +322,29 @@ def test_estimate_argument_errors(good_block: TransmissionBlock) -> None:
     tiny = simulate_block(_channel(), n_symbols=10, rng=np.random.default_rng(0))
     with pytest.raises(DataFormatError):
         estimate(tiny, disclosed_fraction=0.5, epsilon_pe=0.1, rng=np.random.default_rng(0))
+
+
+def test_announced_disclosure_key_gives_the_same_estimate(good_block: TransmissionBlock) -> None:
+    # the pipeline announces the key (drawn from SecretRandom) and passes it in: the result
+    # must be exactly what the rng path gives for the same key
+    key = int(np.random.default_rng(22).integers(0, DISCLOSURE_KEY_BOUND))
+    via_rng = _est(good_block, seed=22)
+    via_key = estimate(good_block, disclosed_fraction=0.5, epsilon_pe=1e-6, disclosure_key=key)
+    assert via_rng.disclosure_key == via_key.disclosure_key == key
+    assert via_key == via_rng
+    # Alice's view (start + slot kinds only) selects exactly Bob's disclosed slots
+    alice = disclosed_slots(
+        start=good_block.start, slot_kind=good_block.slot_kind, key=key, fraction=0.5
+    )
+    assert np.array_equal(alice, disclosed_mask(good_block, key=key, fraction=0.5))
+    assert int(alice.sum()) == via_key.n_disclosed_symbols
+
+
+def test_estimate_needs_exactly_one_disclosure_source(good_block: TransmissionBlock) -> None:
+    kw = {"disclosed_fraction": 0.5, "epsilon_pe": 0.1}
+    with pytest.raises(ConfigError, match="exactly one"):
+        estimate(good_block, **kw)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="exactly one"):
+        estimate(good_block, rng=np.random.default_rng(0), disclosure_key=1, **kw)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="disclosure_key"):
+        estimate(good_block, disclosure_key=-1, **kw)  # type: ignore[arg-type]

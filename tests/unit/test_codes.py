@@ -170,5 +170,13 @@ def test_select_code_picks_nearest_member() -> None:
         a = select_code(snr=snr, beta=0.95, n_target=100_000)
         assert a.mother == spec.name
         assert a.rate == pytest.approx(spec.rate, rel=1e-3)
+    # between members: truncate the lower-rate one (measured better than shortening)
+    snr = float(snr_for_efficiency(rate=0.017, beta=0.9))
+    a = select_code(snr=snr, beta=0.9, n_target=100_000)
+    assert a.mother == "rl-r0.01" and a.shortened.size == 0
+    assert a.rate == pytest.approx(0.017, rel=1e-3)
+    # below the lowest member: shorten it
+    a = select_code(snr=float(snr_for_efficiency(rate=0.008, beta=0.9)), beta=0.9, n_target=100_000)
+    assert a.mother == "rl-r0.01" and a.shortened.size > 0
     with pytest.raises(ConfigError):
         select_code(snr=-1.0, beta=0.95)

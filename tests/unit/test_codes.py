@@ -17,6 +17,7 @@ from cvqkd.reconciliation.codes import (
     available_codes,
     load_code,
     load_code_data,
+    predicted_beta,
     select_code,
 )
 from cvqkd.reconciliation.construction import canonical_edges, count_4cycles_base
@@ -180,3 +181,14 @@ def test_select_code_picks_nearest_member() -> None:
     assert a.mother == "rl-r0.01" and a.shortened.size > 0
     with pytest.raises(ConfigError):
         select_code(snr=-1.0, beta=0.95)
+
+
+def test_predicted_beta_of_mother_and_truncation() -> None:
+    # untruncated: the stored PEXIT β* (0.3%: bracket widths); truncation to whole base rows
+    # gives a protograph of the claimed higher rate whose β* is finite and below 1
+    d = load_code_data("rl-r0.1")
+    assert predicted_beta(adapt("rl-r0.1", rate=0.1, n_target=100_000)) == pytest.approx(
+        d.beta, rel=3e-3
+    )
+    b = predicted_beta(adapt("rl-r0.1", rate=0.125, n_target=100_000))
+    assert 0.5 < b < 1.0

@@ -21,42 +21,17 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 from cvqkd.apps.handshake import PeerAuth
 from cvqkd.apps.keysource import Etsi014MasterSource, InMemoryKeyPool
 from cvqkd.apps.transport import ReceiverSession, SenderSession, TransportConfig, send_stream
 from cvqkd.kms.testing import DevKmePair
-
-
-def machine() -> str:
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    py = platform.python_version()
-    return f"{platform.platform()}, {cpu}, {os.cpu_count()} logical CPUs, Python {py}"
-
-
-def commit() -> str:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
-        )
-        dirty = subprocess.run(["git", "diff", "--quiet", "--", "src/cvqkd/apps"], check=False)
-        return out.stdout.strip() + ("+dirty" if dirty.returncode else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+from provenance import commit, machine
 
 
 class RepeatSource:

@@ -11,36 +11,12 @@ from __future__ import annotations
 
 import argparse
 import platform
-import subprocess
 import time
-from pathlib import Path
 
 import numpy as np
 
 from cvqkd.keyrate.gaussian import gg02
-
-
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
-def _commit() -> str:
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=Path(__file__).resolve().parent,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+from provenance import commit, cpu_model
 
 
 def main() -> None:
@@ -90,10 +66,10 @@ def main() -> None:
     print(f"scalar Python loop ({m} points):           {loop_s:.3f} s -> {loop_rate:,.0f} points/s")
     print(f"speed-up: {vec_rate / loop_rate:,.0f}x")
     print(
-        f"machine: {platform.platform()}, {_cpu()}, python {platform.python_version()}, "
+        f"machine: {platform.platform()}, {cpu_model()}, python {platform.python_version()}, "
         f"numpy {np.__version__}"
     )
-    print(f"commit: {_commit()}")
+    print(f"commit: {commit()}")
 
 
 if __name__ == "__main__":

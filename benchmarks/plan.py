@@ -16,37 +16,13 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import subprocess
 import time
-from pathlib import Path
 
 import numpy as np
 
 from cvqkd import plan
 from cvqkd.scenario import load_scenario
-
-
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
-def _commit() -> str:
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=Path(__file__).resolve().parent,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+from provenance import commit, cpu_model
 
 
 def _timed(executor: plan.PointExecutor | None, **kw: object) -> tuple[float, plan.GridSweep]:
@@ -96,9 +72,9 @@ def main() -> None:
             f"identical: {ok})"
         )
     print(
-        f"machine: {platform.system()} {platform.machine()}, {_cpu()}, {os.cpu_count()} CPUs, "
+        f"machine: {platform.system()} {platform.machine()}, {cpu_model()}, {os.cpu_count()} CPUs, "
         f"load {os.getloadavg()[0]:.1f}; Python {platform.python_version()}, "
-        f"numpy {np.__version__}; commit {_commit()}"
+        f"numpy {np.__version__}; commit {commit()}"
     )
 
 

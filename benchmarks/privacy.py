@@ -12,9 +12,6 @@ cvqkd dependency: ``pip install cryptomite`` into the venv to include it). Targe
 from __future__ import annotations
 
 import argparse
-import os
-import platform
-import subprocess
 import time
 from collections.abc import Callable
 
@@ -22,29 +19,7 @@ import numpy as np
 
 from cvqkd.privacy import random_seed, toeplitz_hash
 from cvqkd.randomness import SecretRandom
-
-
-def _machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    load = f", load avg {os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else ""
-    return f"{platform.platform()}, {cpu}, {os.cpu_count()} CPUs{load}"
-
-
-def _commit() -> str:
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+from provenance import commit, machine
 
 
 def plain_numpy_hash(key_bits: np.ndarray, seed_bits: np.ndarray, ell: int) -> np.ndarray:
@@ -79,8 +54,8 @@ def main() -> None:
     rng = np.random.default_rng(2026)
     key = np.packbits(rng.integers(0, 2, n, dtype=np.uint8))
     seed = random_seed(n_bits=n, out_bits=ell, randomness=SecretRandom())
-    print(f"machine: {_machine()}")
-    print(f"commit:  {_commit()}")
+    print(f"machine: {machine()}")
+    print(f"commit:  {commit()}")
     print(f"input n = 2^{args.log2_bits} = {n} bits, output ℓ = {ell} bits (ratio {args.ratio})")
     rows: list[tuple[str, float, str]] = []
     ref = toeplitz_hash(key, seed=seed, n_bits=n, out_bits=ell, backend="numpy")

@@ -17,49 +17,10 @@ import argparse
 import os
 import platform
 import resource
-import subprocess
 import sys
 import time
-from pathlib import Path
 
-
-def _commit() -> str:
-    try:
-        root = Path(__file__).resolve().parent.parent
-        out = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        dirty = subprocess.run(
-            [
-                "git",
-                "-C",
-                str(root),
-                "status",
-                "--porcelain",
-                "--",
-                "src/cvqkd/sim",
-                "src/cvqkd/estimation.py",
-                "src/cvqkd/dataset.py",
-            ],
-            capture_output=True,
-            text=True,
-        )
-        return out.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+from provenance import commit, cpu_model
 
 
 def _peak_rss_mib() -> float:
@@ -140,10 +101,10 @@ def main() -> None:
             f"gates {'passed' if est.gates.passed else 'FAILED'}"
         )
     print(
-        f"machine: {platform.platform()}, {_cpu()}, {os.cpu_count()} CPUs, "
+        f"machine: {platform.platform()}, {cpu_model()}, {os.cpu_count()} CPUs, "
         f"Python {platform.python_version()}, numpy {np.__version__}"
     )
-    print(f"commit: {_commit()}")
+    print(f"commit: {commit()}")
 
 
 if __name__ == "__main__":

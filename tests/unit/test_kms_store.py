@@ -213,6 +213,11 @@ def test_commit_many_is_all_or_nothing_across_requests(store_url: Any) -> None:
     with pytest.raises(KeyStoreError, match="no longer pending"):
         store.commit_many([([a[0][0].key_id], [])], hand_out=[a[1][0].key_id, b[0][0].key_id])
     # Nothing of the failed batch happened: both keys of ``a`` are still pending.
+    c = store.reserve(LINK, number=1, size_bits=256, master_sae_id="M", slave_sae_ids=["S"])
+    store.begin_hand_out([c[0][0].key_id])
+    with pytest.raises(KeyStoreError, match="no longer pending"):  # hand-outs alone, too
+        store.commit_many([], hand_out=[a[1][0].key_id, b[0][0].key_id], finish=[c[0][0].key_id])
+    assert store.release([c[0][0].key_id]) == 1  # its erasure did not happen either
     store.commit_many([([a[0][0].key_id], ["S"])], hand_out=[a[1][0].key_id])
     assert store.metrics(LINK).delivered_keys == 2
     with pytest.raises(KeyStoreError, match="committed twice"):

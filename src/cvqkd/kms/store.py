@@ -246,7 +246,9 @@ class KeyStore(ABC):
                 if bits <= 0 or bits % 8:
                     raise ConfigError(f"chunk_bits must be a positive multiple of 8, got {bits}")
                 self._exec(
-                    cur, "INSERT INTO kms_meta (name, value) VALUES ('chunk_bits', ?)", [bits]
+                    cur,
+                    "INSERT INTO kms_meta (name, value) VALUES ('chunk_bits', ?)",
+                    [bits],
                 )
                 self._exec(
                     cur,
@@ -332,7 +334,9 @@ class KeyStore(ABC):
                 known.update(
                     r[0]
                     for r in self._exec(
-                        cur, f"SELECT chunk_id FROM kms_chunks WHERE chunk_id IN ({marks})", part
+                        cur,
+                        f"SELECT chunk_id FROM kms_chunks WHERE chunk_id IN ({marks})",
+                        part,
                     ).fetchall()
                 )
             new = [r for r in rows if r[0] not in known]
@@ -397,7 +401,13 @@ class KeyStore(ABC):
             "INSERT INTO kms_counters (source_kme, target_kme, name, value) "
             "VALUES (?, ?, ?, ?) ON CONFLICT (source_kme, target_kme, name) "
             "DO UPDATE SET value = kms_counters.value + ?",
-            [link.source_kme_id, link.target_kme_id, name + self._counter_shard(), n, n],
+            [
+                link.source_kme_id,
+                link.target_kme_id,
+                name + self._counter_shard(),
+                n,
+                n,
+            ],
         )
 
     def metrics(self, link: LinkId) -> StoreMetrics:
@@ -424,7 +434,8 @@ class KeyStore(ABC):
         """Every link the store has seen."""
         with self._tx(durable=False, write=False) as cur:
             rows = self._exec(
-                cur, "SELECT DISTINCT source_kme, target_kme FROM kms_counters ORDER BY 1, 2"
+                cur,
+                "SELECT DISTINCT source_kme, target_kme FROM kms_counters ORDER BY 1, 2",
             ).fetchall()
         return [LinkId(str(a), str(b)) for a, b in rows]
 
@@ -487,7 +498,9 @@ class KeyStore(ABC):
                 updates.extend((key_id, r[0]) for r in part)
                 key_rows.append(self._key_row(res, _PENDING, pending=slaves, now=t))
             self._execmany(
-                cur, f"UPDATE kms_chunks SET state = {_RESERVED}, key_id = ? WHERE seq = ?", updates
+                cur,
+                f"UPDATE kms_chunks SET state = {_RESERVED}, key_id = ? WHERE seq = ?",
+                updates,
             )
             self._insert_keys(cur, key_rows)
         return out
@@ -521,7 +534,9 @@ class KeyStore(ABC):
     def _set_chunk_keys(self, cur: Any, pairs: Sequence[tuple[str, str]]) -> None:
         """Mark chunks reserved for keys: ``pairs`` of ``(key_id, chunk_id)``."""
         self._execmany(
-            cur, f"UPDATE kms_chunks SET state = {_RESERVED}, key_id = ? WHERE chunk_id = ?", pairs
+            cur,
+            f"UPDATE kms_chunks SET state = {_RESERVED}, key_id = ? WHERE chunk_id = ?",
+            pairs,
         )
 
     def commit_reserved(self, key_ids: Sequence[str], *, slaves_here: Sequence[str] = ()) -> None:
@@ -754,7 +769,8 @@ class KeyStore(ABC):
                     missing.append(str(cid))
             if missing:
                 raise ChunksUnavailableError(
-                    f"{len(missing)} chunk(s) of the reservation are not available here", missing
+                    f"{len(missing)} chunk(s) of the reservation are not available here",
+                    missing,
                 )
             for part in _parts(sorted(takeover)):
                 marks = ",".join("?" * len(part))
@@ -776,7 +792,8 @@ class KeyStore(ABC):
                 )
             self._set_chunk_keys(cur, [(res.key_id, c) for res in todo for c in res.chunk_ids])
             self._insert_keys(
-                cur, [self._key_row(res, _ISSUED, pending=res.slave_sae_ids, now=t) for res in todo]
+                cur,
+                [self._key_row(res, _ISSUED, pending=res.slave_sae_ids, now=t) for res in todo],
             )
 
     def retrieve(
@@ -815,7 +832,11 @@ class KeyStore(ABC):
                 row = rows.get(kid)
                 if row is None or int(row[6]) != _ISSUED or float(row[7]) <= t:
                     raise KeyNotFoundError(NOT_FOUND_MESSAGE)
-                master, slaves, pending = str(row[1]), json.loads(row[2]), json.loads(row[3])
+                master, slaves, pending = (
+                    str(row[1]),
+                    json.loads(row[2]),
+                    json.loads(row[3]),
+                )
                 if slave_sae_id not in slaves:
                     raise KeyAccessDeniedError(f"key {kid} was not issued for SAE {slave_sae_id!r}")
                 if master != master_sae_id or slave_sae_id not in pending:
@@ -900,7 +921,9 @@ class KeyStore(ABC):
             ).fetchall()
             for kid, src, dst, chunk_ids in keys:
                 self._exec(
-                    cur, f"UPDATE kms_keys SET state = {_EXPIRED_KEY} WHERE key_id = ?", [kid]
+                    cur,
+                    f"UPDATE kms_keys SET state = {_EXPIRED_KEY} WHERE key_id = ?",
+                    [kid],
                 )
                 self._exec(
                     cur,
@@ -995,6 +1018,76 @@ ins AS (
   FROM unnest(%(kids)s::text[]) AS k(id) WHERE (SELECT ok FROM enough))
 SELECT u.chunk_id, u.material, u.key_id, set_config('synchronous_commit', 'off', true)
 FROM upd u ORDER BY u.seq
+"""
+
+
+_KEY_COLUMNS = (
+    "key_id",
+    "source_kme",
+    "target_kme",
+    "master_sae",
+    "slaves",
+    "pending",
+    "size_bits",
+    "chunk_ids",
+    "state",
+    "created_at",
+    "expires_at",
+)
+_KEY_TYPES = ("text",) * 6 + ("int", "text", "int", "float8", "float8")
+_KEY_ARRAYS = ", ".join(f"%(k_{c})s::{t}[]" for c, t in zip(_KEY_COLUMNS, _KEY_TYPES, strict=True))
+
+# The target's record in one statement (autocommit: its own fsynced transaction): lock the
+# named chunks; only if each is available here, unexpired and of the right link, and no key
+# ID is known yet, mark them and insert the keys. Otherwise nothing is written.
+_PG_ACCEPT = f"""
+WITH want AS (
+  SELECT * FROM unnest(%(cids)s::text[], %(ckids)s::text[], %(csrc)s::text[], %(cdst)s::text[])
+    AS w(c, k, src, dst)),
+locked AS MATERIALIZED (
+  SELECT chunk_id, state, source_kme, target_kme, expires_at FROM kms_chunks
+  WHERE chunk_id = ANY(%(cids)s::text[]) FOR UPDATE),
+ok AS (
+  SELECT (SELECT count(*) FROM locked l JOIN want w ON w.c = l.chunk_id
+          WHERE l.state = {_AVAILABLE} AND l.source_kme = w.src AND l.target_kme = w.dst
+            AND l.expires_at > %(now)s) = %(n)s
+     AND NOT EXISTS (SELECT 1 FROM kms_keys WHERE key_id = ANY(%(kids)s::text[])) AS ok),
+upd AS (
+  UPDATE kms_chunks ch SET state = {_RESERVED}, key_id = w.k FROM want w
+  WHERE ch.chunk_id = w.c AND (SELECT ok FROM ok)),
+ins AS (
+  INSERT INTO kms_keys ({", ".join(_KEY_COLUMNS)})
+  SELECT * FROM unnest({_KEY_ARRAYS})
+  WHERE (SELECT ok FROM ok))
+SELECT ok FROM ok
+"""
+
+
+# Hand-outs and erasures at the source in one statement (autocommit: its own transaction):
+# only if every key to hand out is still pending (locked), pending -> handing out (counted
+# as delivered); handing out -> done with the chunks' material erased. Otherwise nothing.
+_PG_HAND_OUT = f"""
+WITH lk AS MATERIALIZED (
+  SELECT key_id FROM kms_keys
+  WHERE key_id = ANY(%(ho)s::text[]) AND state = {_PENDING} FOR UPDATE),
+ok AS (SELECT count(*) = %(n)s AS ok FROM lk),
+ho AS (
+  UPDATE kms_keys SET state = {_HANDING_OUT}, pending = '[]'
+  WHERE key_id = ANY(%(ho)s::text[]) AND state = {_PENDING} AND (SELECT ok FROM ok)
+  RETURNING source_kme, target_kme),
+fk AS (
+  UPDATE kms_keys SET state = {_DONE}, pending = '[]'
+  WHERE key_id = ANY(%(fin)s::text[]) AND state = {_HANDING_OUT} AND (SELECT ok FROM ok)
+  RETURNING key_id),
+fc AS (
+  UPDATE kms_chunks SET state = {_CONSUMED}, material = NULL
+  WHERE key_id IN (SELECT key_id FROM fk) AND state = {_RESERVED}),
+cnt AS (
+  INSERT INTO kms_counters (source_kme, target_kme, name, value)
+  SELECT source_kme, target_kme, %(counter)s, count(*) FROM ho GROUP BY source_kme, target_kme
+  ON CONFLICT (source_kme, target_kme, name)
+  DO UPDATE SET value = kms_counters.value + excluded.value)
+SELECT ok, set_config('synchronous_commit', %(sync)s, true) FROM ok
 """
 
 
@@ -1273,6 +1366,82 @@ class PostgresKeyStore(KeyStore):
             )
             out.append((res, b"".join(bytes(r[1]) for r in part)[: size_bits // 8]))
         return out
+
+    def commit_many(
+        self,
+        batches: Sequence[tuple[Sequence[str], Sequence[str]]],
+        *,
+        hand_out: Sequence[str] = (),
+        finish: Sequence[str] = (),
+    ) -> None:
+        """:meth:`KeyStore.commit_many`; hand-outs and erasures (the KME's enc_keys path) in
+        one statement: one round trip, one fsync (none for erasures alone)."""
+        if batches:
+            super().commit_many(batches, hand_out=hand_out, finish=finish)
+            return
+        ho = list(hand_out)
+        if len(set(ho)) != len(ho):
+            raise KeyStoreError("a reservation is committed twice")
+        fin = [k for k in dict.fromkeys(finish) if k not in set(ho)]
+        if not ho and not fin:
+            return
+        params = {
+            "ho": ho,
+            "n": len(ho),
+            "fin": fin,
+            "counter": "delivered" + self._counter_shard(),
+            "sync": "on" if ho else "off",
+        }
+        conn = self._acquire()
+        try:
+            ok = bool(conn.execute(_PG_HAND_OUT, params).fetchone()[0])
+        except self._psycopg.Error as exc:
+            raise KeyStoreError(f"key store database error: {exc}") from None
+        finally:
+            self._give_back(conn)
+        if not ok:
+            raise KeyStoreError("a reservation is no longer pending")
+
+    def accept_reservations(
+        self, reservations: Sequence[Reservation], *, now: float | None = None
+    ) -> None:
+        """:meth:`KeyStore.accept_reservations`; the usual case (every chunk available here,
+        no key ID known yet) in one statement, one round trip and one fsync. Anything else
+        (a retry, a take-over, missing chunks) writes nothing there and takes the general
+        path, which says what is wrong."""
+        t = time.time() if now is None else now
+        pairs = [(c, res) for res in reservations for c in res.chunk_ids]
+        kids = [res.key_id for res in reservations]
+        if (
+            reservations
+            and len({c for c, _ in pairs}) == len(pairs)
+            and len(set(kids)) == len(kids)
+        ):
+            rows = [
+                self._key_row(res, _ISSUED, pending=res.slave_sae_ids, now=t)
+                for res in reservations
+            ]
+            params: dict[str, Any] = {
+                "cids": [c for c, _ in pairs],
+                "ckids": [res.key_id for _, res in pairs],
+                "csrc": [res.link.source_kme_id for _, res in pairs],
+                "cdst": [res.link.target_kme_id for _, res in pairs],
+                "now": t,
+                "n": len(pairs),
+                "kids": kids,
+            }
+            for name, col in zip(_KEY_COLUMNS, zip(*rows, strict=True), strict=True):
+                params["k_" + name] = list(col)
+            conn = self._acquire()
+            try:
+                ok = bool(conn.execute(_PG_ACCEPT, params).fetchone()[0])
+            except self._psycopg.Error:
+                ok = False  # e.g. the same key ID inserted meanwhile: the general path decides
+            finally:
+                self._give_back(conn)
+            if ok:
+                return
+        super().accept_reservations(reservations, now=now)
 
     def close(self) -> None:
         with self._cond:

@@ -2,6 +2,10 @@
 
 Run:  .venv/bin/python benchmarks/pipeline.py [--symbols 1e6]
       [--scenarios seed-120km metro-25km-80ch] [--code family|regular:N:DV:DC] [--beta 0.93]
+      [--parameters estimated|model] [--disclosed-fraction 0.5]
+
+The demo's figure (``make demo``): ``--scenarios seed-120km --symbols 2e7 --beta 0.87
+--frame-length 1000000 --disclosed-fraction 0.2 --parameters model``.
 
 For each scenario one block is simulated and taken through estimation, reconciliation,
 privacy amplification, confirmation and both key stores (in memory), Alice and Bob as two
@@ -24,7 +28,7 @@ import time
 from cvqkd.cli.run import _code_desc, _scenario
 from cvqkd.errors import CvqkdError
 from cvqkd.kms.store import LinkId, open_store
-from cvqkd.pipeline import STAGES, PipelineConfig, run_block
+from cvqkd.pipeline import STAGES, ModelParameters, PipelineConfig, run_block
 
 #: A short dark-fibre homodyne link where a random regular code decodes (see --code regular).
 SHORT_LINK_TOML = """
@@ -92,14 +96,16 @@ def main() -> None:
     ap.add_argument("--frame-length", type=int, default=100_000)
     ap.add_argument("--max-iterations", type=int, default=300)
     ap.add_argument("--level", default="auto")
-    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=1, help="seed of the simulated transmission")
+    ap.add_argument("--parameters", choices=("estimated", "model"), default="estimated")
+    ap.add_argument("--disclosed-fraction", type=float, default=0.5)
     args = ap.parse_args()
     print(f"machine: {_machine()}")
     print(f"commit:  {_commit()}")
     link = LinkId("KME_A", "KME_B")
     tmp = tempfile.mkdtemp()
     for name in args.scenarios:
-        _sc, _budget, channel = _scenario(_scenario_path(name, tmp))
+        _sc, budget, channel = _scenario(_scenario_path(name, tmp))
         cfg = PipelineConfig(
             n_symbols=int(args.symbols),
             beta=args.beta,
@@ -107,6 +113,9 @@ def main() -> None:
             code=_code_desc(args.code, args.frame_length),
             max_iterations=args.max_iterations,
             level=args.level,
+            disclosed_fraction=args.disclosed_fraction,
+            parameters=args.parameters,
+            model=ModelParameters.from_budget(budget) if args.parameters == "model" else None,
         )
         t0 = time.perf_counter()
         try:
@@ -127,7 +136,8 @@ def main() -> None:
         wall = time.perf_counter() - t0
         r = rep.reconciliation
         print(
-            f"\n{name}: {int(args.symbols)} symbols, level {rep.level}, "
+            f"\n{name}: {int(args.symbols)} symbols, level {rep.level} "
+            f"({rep.parameters} parameters), frames {r['frames_tried']}, "
             f"code rate {r['rate']:.4g}, β {r['beta']:.4f}, FER {r['fer']:.3f}"
         )
         print(

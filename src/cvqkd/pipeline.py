@@ -30,6 +30,17 @@ material too (her symbols are correlated with the raw key) and must come from a 
 in this simulator it is physics and stays on ``rng``. ``SecretRandom.insecure_for_tests(seed)``
 makes a block reproducible; the report then says "NOT secure" (``BlockReport.randomness``).
 
+Parameters (``PipelineConfig.parameters``). ``estimated`` (default): χ_BE comes from this
+block's own estimates (point estimates for the asymptotic level, the worst case of the
+confidence intervals for finite-size and composable). ``model``: the block is too small to
+estimate its own channel (120 km: ξ̂ ± several SNU at 10^7 slots), so χ_BE uses T and ξ of the
+link model (:class:`ModelParameters`, from the scenario's NoiseBudget — "parameters
+characterised beforehand"). Such a key is asymptotic with assumed parameters, NOT secure
+against an adversary who changes the channel (:data:`MODEL_LABEL`), never finite-size or
+composable; a consistency gate (:func:`model_consistency`) aborts the block when the model's
+T or ξ lies outside this block's confidence intervals, so a tampered or drifting channel still
+stops key production — as far as the block's intervals can see.
+
 Any failure (gate, ℓ ≤ 0, authentication, mismatch) raises in the party that sees it, which
 sends an authenticated ``abort`` to the other; no key of an aborted block reaches a store —
 with one unavoidable exception (two generals): if the last message (Alice's ``confirmed``) is
@@ -82,6 +93,103 @@ from cvqkd.randomness import SecretRandom
 
 LEVELS = ("asymptotic", "finite-size", "composable")
 
+#: Where χ_BE's T and ξ come from: this block's estimates, or the link model.
+PARAMETER_SOURCES = ("estimated", "model")
+
+#: What a key from assumed (model) parameters is, in the report's words.
+MODEL_LABEL = (
+    "asymptotic, assumed (model) parameters — not secure against an adversary who changes the "
+    "channel"
+)
+
+
+@dataclass(frozen=True)
+class ModelParameters:
+    """Channel parameters assumed from a characterisation done beforehand (the link model).
+
+    Attributes:
+        transmittance: channel T (linear, detector efficiency excluded).
+        excess_noise_snu: ξ at the channel input [SNU].
+        source: where the numbers come from (reported).
+
+    Example:
+        >>> ModelParameters(transmittance=9.3e-3, excess_noise_snu=0.02).excess_noise_snu
+        0.02
+    """
+
+    transmittance: float
+    excess_noise_snu: float
+    source: str = "link model (NoiseBudget)"
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.transmittance <= 1.0:
+            raise ConfigError(f"model transmittance must be in (0, 1], got {self.transmittance}")
+        if not (math.isfinite(self.excess_noise_snu) and self.excess_noise_snu >= 0.0):
+            raise ConfigError(f"model excess noise must be ≥ 0 SNU, got {self.excess_noise_snu}")
+
+    @classmethod
+    def from_budget(cls, budget: Any, *, source: str | None = None) -> ModelParameters:
+        """T and total untrusted ξ of a :class:`~cvqkd.link.budget.NoiseBudget`."""
+        return cls(
+            transmittance=float(budget.transmittance),
+            excess_noise_snu=float(budget.excess_noise_snu),
+            source=source or "link model (NoiseBudget)",
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready copy (what Bob and Alice agree on before the block)."""
+        return {
+            "transmittance": self.transmittance,
+            "excess_noise_snu": self.excess_noise_snu,
+            "source": self.source,
+        }
+
+
+def model_consistency(est: dict[str, Any], model: ModelParameters) -> dict[str, Any]:
+    """Does this block agree with the model? T and ξ of ``model`` against the block's
+    confidence intervals (``est``: the public estimates, intervals at ε_PE).
+
+    The gate is only as sharp as the intervals: at 120 km and 10^7 slots ξ̂ is known to a few
+    SNU, so only a gross change of the channel is caught there; on a short link it is tight.
+
+    >>> est = {"transmittance_interval": [0.4, 0.6], "excess_noise_interval_snu": [-0.1, 0.1]}
+    >>> model_consistency(est, ModelParameters(transmittance=0.5, excess_noise_snu=0.3))["passed"]
+    False
+    """
+    t_lo, t_hi = (float(v) for v in est["transmittance_interval"])
+    x_lo, x_hi = (float(v) for v in est["excess_noise_interval_snu"])
+    t_ok = t_lo <= model.transmittance <= t_hi
+    x_ok = x_lo <= model.excess_noise_snu <= x_hi
+    reasons = []
+    if not t_ok:
+        reasons.append(
+            f"model T = {model.transmittance:.4g} outside this block's interval "
+            f"[{t_lo:.4g}, {t_hi:.4g}]"
+        )
+    if not x_ok:
+        reasons.append(
+            f"model ξ = {model.excess_noise_snu:.4g} SNU outside this block's interval "
+            f"[{x_lo:.4g}, {x_hi:.4g}] SNU"
+        )
+    return {
+        "passed": t_ok and x_ok,
+        "transmittance_in_interval": t_ok,
+        "excess_noise_in_interval": x_ok,
+        "reasons": reasons,
+    }
+
+
+def _require_consistent(est: dict[str, Any], model: ModelParameters) -> dict[str, Any]:
+    check = model_consistency(est, model)
+    if not check["passed"]:
+        raise SecurityAbort(
+            "the channel differs from the assumed model parameters ("
+            + "; ".join(check["reasons"])
+            + "): no key from assumed parameters"
+        )
+    return check
+
+
 #: Stages, in order, for timing and progress.
 STAGES = ("transmission", "estimation", "reconciliation", "privacy", "confirmation", "storage")
 
@@ -104,6 +212,10 @@ class PipelineConfig:
         max_iterations, decoder_backend: decoder settings (Alice).
         prime_bits: verification-hash prime exponent (ε_cor per frame ≈ L/2^k).
         session: simulator settings (:class:`cvqkd.sim.session.SessionSettings`) or None.
+        parameters: ``estimated`` (χ_BE from this block's estimates) or ``model`` (from
+            ``model``, the link model: asymptotic level only, see :data:`MODEL_LABEL`).
+        model: the assumed channel parameters (:class:`ModelParameters`), needed with
+            ``parameters="model"``.
     """
 
     n_symbols: int = 1_000_000
@@ -117,8 +229,22 @@ class PipelineConfig:
     decoder_backend: str = "auto"
     prime_bits: int = 61
     session: Any = None
+    parameters: str = "estimated"
+    model: ModelParameters | None = None
 
     def __post_init__(self) -> None:
+        if self.parameters not in PARAMETER_SOURCES:
+            raise ConfigError(
+                f"parameters must be one of {PARAMETER_SOURCES}, got {self.parameters!r}"
+            )
+        if self.parameters == "model":
+            if self.model is None:
+                raise ConfigError("parameters = 'model' needs the model's T and ξ (model=...)")
+            if self.level not in ("auto", "asymptotic"):
+                raise ConfigError(
+                    f"a key from assumed (model) parameters is asymptotic only; level "
+                    f"{self.level!r} needs parameters = 'estimated'"
+                )
         if self.level not in ("auto", *LEVELS):
             raise ConfigError(f"level must be auto or one of {LEVELS}, got {self.level!r}")
         if not 0.0 < self.disclosed_fraction < 1.0:
@@ -196,6 +322,9 @@ class BlockReport:
     aborted: str | None = None
     randomness: str = ""
     randomness_secure: bool = True
+    parameters: str = "estimated"
+    parameters_used: dict[str, Any] = field(default_factory=dict)
+    model_consistency: dict[str, Any] | None = None
 
 
 # ------------------------------------------------------------------------------- the code
@@ -269,6 +398,16 @@ def _holevo(est: dict[str, Any], *, worst: bool) -> float:
     )
 
 
+def model_estimates(est: dict[str, Any], model: ModelParameters) -> dict[str, Any]:
+    """``est`` with T and ξ (point values) replaced by the model's; η, v_el, V_A kept (they are
+    calibrated at Bob's and Alice's ends, not properties of the channel)."""
+    return {
+        **est,
+        "transmittance": model.transmittance,
+        "excess_noise_snu": model.excess_noise_snu,
+    }
+
+
 def accounting(
     *,
     cfg: PipelineConfig,
@@ -279,7 +418,8 @@ def accounting(
 
     ``est`` are the public estimates (Bob's announcement), ``rec`` the public reconciliation
     outcome (kept bits, syndrome and hash bits, FER). Both parties call this on the same public
-    values, so both get the same ℓ.
+    values, so both get the same ℓ. With ``cfg.parameters == "model"`` χ_BE uses the model's T
+    and ξ and only the asymptotic level exists.
     """
     spq = 2 if est["detection"] == "heterodyne" else 1  # real samples (= raw bits) per symbol
     n_kept = rec["key_bits"] // spq
@@ -293,7 +433,12 @@ def accounting(
     eps_cor = min(0.5, n_ok * float(rec.get("epsilon_cor_per_frame", 0.0)))
     security = replace(cfg.security, eps_cor=eps_cor)
     out: dict[str, KeyLength] = {}
-    for level in LEVELS:
+    levels: tuple[str, ...] = LEVELS
+    if cfg.parameters == "model":  # assumed T, ξ: the asymptotic level only, never more
+        assert cfg.model is not None  # PipelineConfig checks
+        est = model_estimates(est, cfg.model)
+        levels = ("asymptotic",)
+    for level in levels:
         chi = _holevo(est, worst=level != "asymptotic")
         if not math.isfinite(chi):
             continue
@@ -487,6 +632,10 @@ def _bob(
     if not est.gates.passed:
         partial["gates"] = list(est.gates.reasons)
     est.require_passed()
+    if cfg.parameters == "model":
+        assert cfg.model is not None
+        partial["model_consistency"] = model_consistency(pub, cfg.model)
+        _require_consistent(pub, cfg.model)
     code_desc = _choose_code(cfg, pub["snr"])
     partial["code"] = code_desc
     layout = layout_for(code_desc)
@@ -562,6 +711,7 @@ def _bob(
         "reconciliation": rec_pub,
         "key_length": {lv: _kl_dict(k) for lv, k in levels.items()},
         "security": cfg.security,
+        "model_consistency": partial.get("model_consistency"),
     }
     result = _finish(
         ch,
@@ -643,6 +793,9 @@ def _alice(
     ch.send("pe_disclose", symbols=data.symbols[mask].astype(np.complex64))
     ann = ch.recv("estimates")
     pub = ann["estimates"]
+    if cfg.parameters == "model":  # Alice checks Bob's announcement against the model herself
+        assert cfg.model is not None
+        _require_consistent(pub, cfg.model)
     layout = layout_for(ann["code"])
     timings["estimation"] = time.perf_counter() - t0
     # --- reconciliation
@@ -829,6 +982,7 @@ def run_block(
         # the root cause: Alice's error when Bob only saw her hang up, else Bob's
         root = first if first is not None and isinstance(exc, TransportError) else exc
         if isinstance(root, CvqkdError):
+            partial["parameters"] = config.parameters
             _add_block_size_hint(partial, config)
             root.partial = partial  # type: ignore[attr-defined]
         if root is exc:
@@ -842,7 +996,7 @@ def run_block(
     if not identical:  # cannot happen after a passed confirmation; never release then
         raise SecurityAbort("keys differ after confirmation")
     return replace(
-        _report(alice, bob, block, timings),
+        _report(alice, bob, block, timings, config),
         randomness=key_source.label,
         randomness_secure=key_source.secure,
     )
@@ -869,6 +1023,9 @@ def _add_block_size_hint(partial: dict[str, Any], cfg: PipelineConfig) -> None:
     """For an aborted block: the block size a finite-size / composable key would need, at the
     measured β and FER if reconciliation ran and kept frames, else at the target β, FER 0."""
     est = partial.get("estimates")
+    if est and cfg.parameters == "model" and cfg.model is not None:
+        est = model_estimates(est, cfg.model)
+        partial["block_size_hint_parameters"] = "model T and ξ"
     if not est or est["transmittance"] <= 0:
         return
     rec = partial.get("reconciliation") or {}
@@ -941,10 +1098,17 @@ def needed_symbols(
 
 
 def _report(
-    alice: PartyResult, bob: PartyResult, block: Any, timings: dict[str, float]
+    alice: PartyResult,
+    bob: PartyResult,
+    block: Any,
+    timings: dict[str, float],
+    cfg: PipelineConfig | None = None,
 ) -> BlockReport:
     st = bob.stages
     pub = st["estimates"]
+    model = cfg.model if cfg is not None and cfg.parameters == "model" else None
+    # the block size a finite-size key needs: at the model's T, ξ when those were assumed
+    need_est = model_estimates(pub, model) if model is not None else pub
     rec = st["reconciliation"]
     kl = st["key_length"]
     sym_rate = float(getattr(block.metadata, "symbol_rate_hz", 0.0) or 0.0)
@@ -961,9 +1125,32 @@ def _report(
     sec = bob.stages["security"]
 
     def need(level: str) -> int | None:
-        if level not in kl or kl[level]["length_bits"] > 0:
+        if model is None and (level not in kl or kl[level]["length_bits"] > 0):
             return None
-        return needed_symbols(level=level, est=pub, rec=rec, security=sec)
+        return needed_symbols(level=level, est=need_est, rec=rec, security=sec)
+
+    if model is not None:
+        used_params = {
+            "source": "model",
+            "label": MODEL_LABEL,
+            "transmittance": model.transmittance,
+            "excess_noise_snu": model.excess_noise_snu,
+            "assumed_from": model.source,
+            "block_estimates": {
+                "transmittance": pub["transmittance"],
+                "transmittance_interval": pub["transmittance_interval"],
+                "excess_noise_snu": pub["excess_noise_snu"],
+                "excess_noise_interval_snu": pub["excess_noise_interval_snu"],
+            },
+        }
+    else:
+        used_params = {
+            "source": "estimated",
+            "transmittance": pub["transmittance"],
+            "excess_noise_snu": pub["excess_noise_snu"],
+            "worst_case_transmittance": pub["worst_case_transmittance"],
+            "worst_case_excess_noise_snu": pub["worst_case_excess_noise_snu"],
+        }
 
     return BlockReport(
         keys_identical=True,
@@ -994,4 +1181,7 @@ def _report(
         min_symbols_finite_size=need("finite-size"),
         min_symbols_composable=need("composable"),
         timings_s=timings,
+        parameters="model" if model is not None else "estimated",
+        parameters_used=used_params,
+        model_consistency=st.get("model_consistency"),
     )

@@ -24,6 +24,18 @@ from cvqkd.cli.output import to_jsonable
 #: What the report says when the key material came from deterministic test randomness.
 INSECURE_LABEL = "deterministic test randomness — NOT secure"
 
+#: The label of a key from assumed (model) parameters (same text as cvqkd.pipeline.MODEL_LABEL;
+#: kept here so that the report imports no pipeline code).
+MODEL_LABEL = (
+    "asymptotic, assumed (model) parameters — not secure against an adversary who changes the "
+    "channel"
+)
+
+
+def _sym(n: Any) -> str:
+    """A symbol count for the report: ``1.2e+11`` or ``none ≤ 1e16``."""
+    return f"{float(n):.2g}" if n is not None else "none ≤ 1e16"
+
 
 def budget_dict(budget: Any) -> dict[str, Any]:
     """The noise budget as JSON-ready numbers (SNU at the channel input)."""
@@ -47,11 +59,14 @@ def build_report(
 
     ``randomness`` names the source of the key material (:mod:`cvqkd.randomness`); when it was
     deterministic test randomness the security statement starts by saying the key is NOT secret.
+    ``parameters`` says where χ_BE's T and ξ came from (``estimated``: this block; ``model``:
+    the link model, assumed — :data:`cvqkd.pipeline.MODEL_LABEL`, never finite-size).
     """
     rep: dict[str, Any] = to_jsonable(block)
     used = rep["key_length"]["used"]
     level = used["level"]
-    secure = bool(used["finite_size_secure"])
+    model = rep.get("parameters") == "model"
+    secure = bool(used["finite_size_secure"]) and not model
     rep["scenario"] = scenario
     rep["noise_budget"] = budget_dict(budget) if budget is not None else None
     rep["config"] = {
@@ -62,10 +77,21 @@ def build_report(
         "frame_length": config.frame_length,
         "max_iterations": config.max_iterations,
         "security": dataclasses.asdict(config.security),
+        "parameters": getattr(config, "parameters", "estimated"),
     }
     rep["security_statement"] = (
         f"{level}: ε = {used['epsilon_total']:.3g} ({used['reference']})"
         if secure
+        else (
+            f"{MODEL_LABEL}: NOT finite-size or composably secure; T = "
+            f"{rep['parameters_used']['transmittance']:.4g} and ξ = "
+            f"{rep['parameters_used']['excess_noise_snu']:.4g} SNU assumed from the "
+            f"{rep['parameters_used']['assumed_from']}, consistent with this block's intervals; "
+            f"a finite-size key needs ≈ {_sym(rep['min_symbols_finite_size'])} symbols, a "
+            f"composable one ≈ {_sym(rep['min_symbols_composable'])} (at the model's T, ξ and "
+            "this block's β and FER)"
+        )
+        if model
         else (
             "asymptotic only: NOT finite-size or composably secure "
             f"(finite-size needs ≈ {rep['min_symbols_finite_size']} symbols, composable "
@@ -124,6 +150,22 @@ def render_tables(rep: dict[str, Any]) -> None:
             ("worst-case ξ (SNU)", e["worst_case_excess_noise_snu"], "", ""),
         ],
     )
+    pu = rep.get("parameters_used") or {}
+    if rep.get("parameters") == "model":
+        mc = rep.get("model_consistency") or {}
+        print_table(
+            "Parameters used for χ_BE: ASSUMED from the link model (not this block's estimates)",
+            ["quantity", "model", "inside this block's interval"],
+            [
+                ("transmittance T", pu["transmittance"], mc.get("transmittance_in_interval")),
+                (
+                    "excess noise ξ (SNU)",
+                    pu["excess_noise_snu"],
+                    mc.get("excess_noise_in_interval"),
+                ),
+                ("source", pu.get("assumed_from", ""), ""),
+            ],
+        )
     r = rep["reconciliation"]
     print_table(
         "Reconciliation (reverse, multidimensional + LDPC, verified by hash)",
@@ -159,6 +201,7 @@ def render_tables(rep: dict[str, Any]) -> None:
             (f"projected at {rep['symbol_rate_hz']:.3g} Bd (bit/s)", rep["key_rate_bps"]),
             ("block ID", rep["block_id"]),
             ("key-material randomness", rep.get("randomness", "")),
+            ("parameters for χ_BE", rep.get("parameters", "estimated")),
         ],
     )
     console.print(f"Security: {rep['security_statement']}")

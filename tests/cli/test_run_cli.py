@@ -242,3 +242,71 @@ def test_aborted_block_still_writes_its_report(scenario: str, tmp_path: Path) ->
     assert rep["partial"]["min_symbols_composable"] > 60_000
     assert rep["partial"]["randomness"].startswith("deterministic test randomness — NOT secure")
     assert "symbols for a finite-size key" in proc.stdout
+
+
+# ------------------------------------------------- --parameters model (assumed link model)
+
+
+def test_run_with_model_parameters_labels_the_key(scenario: str, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from cvqkd.pipeline import MODEL_LABEL
+
+    no_seed = FAST[: FAST.index("--seed")]
+    args = ["run", scenario, *no_seed, "--parameters", "model", "--store-dir", str(tmp_path)]
+    assert run([*args, "--json"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert rep["parameters"] == "model" and rep["config"]["parameters"] == "model"
+    assert rep["level"] == "asymptotic" and set(rep["key_length"]["all_levels"]) == {"asymptotic"}
+    assert rep["security_statement"].startswith(MODEL_LABEL)
+    assert "NOT finite-size or composably secure" in rep["security_statement"]
+    # the model is the scenario's noise budget, and it agreed with this block
+    pu = rep["parameters_used"]
+    assert pu["source"] == "model" and pu["assumed_from"] == "link model (NoiseBudget)"
+    assert pu["transmittance"] == rep["noise_budget"]["transmittance"]
+    assert pu["excess_noise_snu"] == pytest.approx(rep["noise_budget"]["total_snu"], rel=1e-12)
+    assert rep["model_consistency"]["passed"] is True
+    assert rep["keys_identical"] and rep["delivered_bits"] > 0
+    # human output: the assumed parameters are shown as such
+    assert run(args) == 0
+    text = capsys.readouterr().out
+    assert "ASSUMED from the link model" in text and "Security: asymptotic, assumed" in text
+
+
+def test_model_parameters_refuse_a_finite_size_level(scenario: str) -> None:
+    proc = _cli("run", scenario, *FAST, "--parameters", "model", "--level", "finite-size")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert "--level finite-size needs --parameters estimated" in proc.stderr
+    bad = _cli("run", scenario, *FAST, "--parameters", "guessed")
+    assert bad.returncode == 2 and "--parameters must be estimated or model" in bad.stderr
+
+
+def test_model_gate_aborts_a_block_from_a_different_channel(scenario: str, tmp_path: Path) -> None:
+    # the block comes from the same link with 3 dB/km instead of 0.2 (T = 0.50 instead of
+    # 0.95): assuming the scenario's model, the gate must stop it (exit 3), storing nothing
+    lossy = tmp_path / "lossy.toml"
+    lossy.write_text(SCENARIO.replace("loss_db_per_km = 0.2", "loss_db_per_km = 3.0"))
+    data = tmp_path / "lossy.h5"
+    sim = _cli("simulate", str(lossy), "--symbols", "60000", "--seed", "4", "--out", str(data))
+    assert sim.returncode == 0, sim.stderr
+    out = tmp_path / "out"
+    proc = _cli(
+        "run",
+        scenario,
+        "--dataset",
+        str(data),
+        "--code",
+        "regular:2000:3:8",
+        "--parameters",
+        "model",
+        "--out",
+        str(out),
+    )
+    assert proc.returncode == 3, proc.stderr
+    assert "differs from the assumed model parameters" in proc.stderr.strip().splitlines()[-1]
+    assert "model T = 0.955 outside" in proc.stderr
+    rep = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert rep["partial"]["model_consistency"]["transmittance_in_interval"] is False
+    from cvqkd.kms.store import LinkId, open_store
+
+    with open_store(out / "keys-bob.db") as sb:
+        assert sb.available_chunks(LinkId("KME_A", "KME_B")) == 0

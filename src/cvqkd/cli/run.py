@@ -7,6 +7,12 @@ Key material (pre-shared secret, Bob's bits, announced seeds) comes from the OS 
 ``--seed S`` both the simulation and the key material are reproducible — deterministic test
 randomness, labelled "NOT secure" in the report (:mod:`cvqkd.randomness`).
 
+``--parameters model`` takes χ_BE's T and ξ from the scenario's link model instead of the
+block's own estimates (a 10^7-slot block at 120 km knows ξ only to a few SNU): the key is then
+labelled "asymptotic, assumed (model) parameters — not secure against an adversary who changes
+the channel", never finite-size or composable, and the block aborts if the model's T or ξ lies
+outside the block's confidence intervals.
+
 ``alice`` and ``bob`` run the same protocol as two processes over loopback TCP: Bob listens,
 Alice connects. Both simulate the same transmission from ``--seed`` (the simulated quantum
 channel) and keep only their own half; Bob's key material comes from the OS CSPRNG unless
@@ -74,9 +80,20 @@ def _config(
     code: str,
     max_iterations: int,
     epsilon: float,
+    parameters: str = "estimated",
+    budget: Any = None,
 ) -> Any:
-    from cvqkd.pipeline import PipelineConfig
+    from cvqkd.pipeline import PARAMETER_SOURCES, ModelParameters, PipelineConfig
     from cvqkd.privacy import SecurityParameters
+
+    if parameters not in PARAMETER_SOURCES:
+        raise ConfigError(f"--parameters must be estimated or model, got {parameters!r}")
+    if parameters == "model" and level not in ("auto", "asymptotic"):
+        raise ConfigError(
+            f"--parameters model gives an asymptotic key from assumed parameters only; "
+            f"--level {level} needs --parameters estimated"
+        )
+    model = ModelParameters.from_budget(budget) if parameters == "model" else None
 
     if not 0.0 < epsilon < 1.0:
         raise ConfigError(f"--epsilon must be in (0, 1), got {epsilon:g}")
@@ -91,6 +108,8 @@ def _config(
         frame_length=frame_length,
         code=_code_desc(code, frame_length),
         max_iterations=max_iterations,
+        parameters=parameters,
+        model=model,
     )
 
 
@@ -153,6 +172,13 @@ _COMMON = {
         "randomness (reproducible runs); without it, key material is from the OS CSPRNG.",
     ),
     "json": typer.Option(False, "--json", help="Print the report as one JSON object."),
+    "parameters": typer.Option(
+        "estimated",
+        "--parameters",
+        help="Where χ_BE's T and ξ come from: 'estimated' (this block) or 'model' (the "
+        "scenario's link model, assumed: asymptotic only, NOT secure against an adversary who "
+        "changes the channel; the block aborts if the model lies outside its intervals).",
+    ),
 }
 
 
@@ -167,6 +193,7 @@ def run_command(
     max_iterations: int = _COMMON["iters"],
     epsilon: float = _COMMON["eps"],
     seed: int | None = _COMMON["seed"],
+    parameters: str = _COMMON["parameters"],
     dataset: str | None = typer.Option(
         None, "--dataset", help="Use this measured/simulated dataset (HDF5) instead of simulating."
     ),
@@ -191,6 +218,7 @@ def run_command(
         write_outputs,
     )
 
+    sc, budget, channel = _scenario(scenario)
     cfg = _config(
         symbols=symbols,
         disclosed_fraction=disclosed_fraction,
@@ -200,8 +228,9 @@ def run_command(
         code=code,
         max_iterations=max_iterations,
         epsilon=epsilon,
+        parameters=parameters,
+        budget=budget,
     )
-    sc, budget, channel = _scenario(scenario)
     given = None
     if dataset is not None:
         from cvqkd.dataset import read_dataset
@@ -430,10 +459,13 @@ def alice_command(
     max_iterations: int = _COMMON["iters"],
     epsilon: float = _COMMON["eps"],
     timeout_s: float = typer.Option(600.0, "--timeout", help="Seconds to wait for Bob."),
+    parameters: str = _COMMON["parameters"],
     json_out: bool = _COMMON["json"],
 ) -> None:
     """Run Alice's side of one block, connecting to Bob over TCP."""
     cfg = _config(
+        parameters=parameters,
+        budget=_scenario(scenario)[1] if parameters == "model" else None,
         symbols=symbols,
         disclosed_fraction=disclosed_fraction,
         level=level,
@@ -479,10 +511,13 @@ def bob_command(
     max_iterations: int = _COMMON["iters"],
     epsilon: float = _COMMON["eps"],
     timeout_s: float = typer.Option(600.0, "--timeout", help="Seconds to wait for Alice."),
+    parameters: str = _COMMON["parameters"],
     json_out: bool = _COMMON["json"],
 ) -> None:
     """Run Bob's side of one block, listening for Alice over TCP."""
     cfg = _config(
+        parameters=parameters,
+        budget=_scenario(scenario)[1] if parameters == "model" else None,
         symbols=symbols,
         disclosed_fraction=disclosed_fraction,
         level=level,

@@ -135,10 +135,13 @@ def test_budget_phase_entry_agrees_with_the_simulated_residual() -> None:
     from cvqkd.scenario import load_scenario
 
     sc = load_scenario("seed-120km").with_length(length_m=5e3).with_channels(())
-    sc = sc.replace(
-        transmitter=dataclasses.replace(sc.transmitter, laser_linewidth_hz=150e3),
+    sc = sc.replace(  # V_A = 5 and heterodyne pinned: the numbers above assume them
+        transmitter=dataclasses.replace(
+            sc.transmitter, laser_linewidth_hz=150e3, modulation_variance_snu=5.0
+        ),
         receiver=dataclasses.replace(
             sc.receiver,
+            detection="heterodyne",
             lo_linewidth_hz=150e3,
             pilot_period_slots=4,
             pilot_mean_photon_number=60.0,

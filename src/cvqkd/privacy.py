@@ -9,8 +9,18 @@ leftover hash lemma applies (Tomamichel et al., IEEE TIT 57, 5524 (2011)). Its p
 
     y[i] = Σ_j s[i − j + n − 1] x[j]  (mod 2)  =  (s * x)[n − 1 + i]  (mod 2),   0 ≤ i < ℓ
 
-computed here with a real FFT of length ``L ≥ n + ℓ − 1`` (cyclic wrap-around cannot reach the
-window), rounded to the nearest integer, then reduced mod 2.
+computed with a cyclic FFT convolution of length ``L ≥ n + ℓ − 1`` (a "middle product": the
+wrap-around of the 2n + ℓ − 2 linear terms cannot reach the window), rounded to the nearest
+integer, then reduced mod 2.
+
+Engines. The default (``backend="auto"`` = ``"scipy"``) is a four-step FFT (Bailey 1990):
+``L = c·2^k`` with c ∈ {1, 3, 5} (n = 2^24, ℓ = n/2: L = 3·2^23, not 2^25), split L = N1·N2 so
+every transform is a batch of cache-sized rows run on all cores by scipy.fft, with both real
+inputs in one complex transform (``z = x + i·s``; ``X·S = (Z_k² − conj(Z_{L−k})²)/(4i)``), the
+twiddles fused with blocked transposes and the rounding/parity pass in numba (two threads).
+Scratch buffers are kept between calls up to :data:`WORKSPACE_KEEP_MAX_LEN`
+(:func:`release_workspace` frees them). The ``numpy``/``fftw``/``cupy`` backends use one
+power-of-two real FFT per (tile) product. All engines give identical bits.
 
 Exactness bound (the size limit we rely on)
     The exact convolution values are integers in ``[0, min(n, ℓ)]``; rounding is exact when the
@@ -24,7 +34,9 @@ Exactness bound (the size limit we rely on)
     stage (``m = ⌈log2 L⌉ + 1``, for the real-FFT packing and mixed radices) and ``β = 2ε``. At
     ``L = 2^27`` the bound is ≤ 7e-6, five orders of magnitude below 1/2 (measured errors are
     ≈ 1e-9). We rely on it only up to ``FLOAT64_MAX_FFT_LEN = 2^27`` (the largest length verified
-    against the exact tiled path in tests/benchmarks); above that, the product is split into tiles
+    against the exact tiled path in tests/benchmarks). The four-step engine counts two more
+    stages (its twiddle pass; radix-3/5 butterflies) and twiddles of error 4ε: ≤ 7e-6 at 2^27.
+    Above 2^27 the product is split into tiles
     (input pieces × output pieces, each a Toeplitz product with its own seed window and an FFT of
     length ≤ 2^27), each rounded exactly and XOR-ed together. Every transform is additionally
     checked *a posteriori*: if any value lies farther than 1/4 from an integer the hash raises
@@ -118,18 +130,25 @@ def _clear_tail(packed: NDArray[np.uint8], nbits: int) -> NDArray[np.uint8]:
 
 
 def float64_error_bound(
-    *, n_bits: int, seed_bits: int, fft_len: int, twiddle_error: float = 2 * FLOAT64_UNIT_ROUNDOFF
+    *,
+    n_bits: int,
+    seed_bits: int,
+    fft_len: int,
+    twiddle_error: float = 2 * FLOAT64_UNIT_ROUNDOFF,
+    extra_stages: int = 0,
 ) -> float:
     """Percival's (2003) worst-case error of a float64 FFT convolution of two 0/1 vectors.
 
     ``n_bits`` and ``seed_bits`` bound the 1-norms (so ``‖x‖₂ ≤ √n_bits``); ``fft_len`` is the
-    transform length. One extra radix-2 stage is counted for the real-FFT packing.
+    transform length. One extra radix-2 stage is counted for the real-FFT packing, plus
+    ``extra_stages`` (the four-step engine counts 2: its explicit twiddle pass, and the radix-3/5
+    butterflies of a mixed-radix length, each counted as a whole extra stage).
 
     >>> float64_error_bound(n_bits=2**26, seed_bits=2**27, fft_len=2**27) < 1e-4
     True
     """
     eps = FLOAT64_UNIT_ROUNDOFF
-    m = math.ceil(math.log2(max(fft_len, 2))) + 1
+    m = math.ceil(math.log2(max(fft_len, 2))) + 1 + extra_stages
     growth = math.expm1(
         3 * m * math.log1p(eps)
         + (3 * m + 1) * math.log1p(eps * math.sqrt(5))
@@ -317,6 +336,9 @@ def _hash_input_tiled(be: _FftBackend, x: Any, s: Any, n: int, ell: int, length:
 
 #: Smallest product length for which :func:`_hash_four_step` is used (below: one direct FFT).
 FOUR_STEP_MIN_LEN = 2**16
+#: Twiddle error of the two-table product thi·tlo (two correctly-rounded-to-1-ulp factors and
+#: one complex multiplication), plus pocketfft's own twiddles: 4ε, counted in the error bound.
+FOUR_STEP_TWIDDLE_ERROR = 4 * FLOAT64_UNIT_ROUNDOFF
 _TILE = 32  # transpose tile (32 × 32 complex = 16 KiB in + 16 KiB out: stays in L1/L2)
 
 
@@ -334,7 +356,7 @@ def four_step_shape(size: int) -> tuple[int, int, int]:
     best: tuple[int, int, int] | None = None
     for c in (1, 3, 5):
         k = 0
-        while c << k < size or (c << k) < 4:
+        while c << k < size or k < 2:
             k += 1
         cand = (c << k, 1 << ((k + 1) // 2), c << (k // 2))
         if best is None or cand[0] < best[0]:
@@ -517,6 +539,15 @@ def _hash_four_step(
     big_n, n1, n2 = shape
     if big_n != n1 * n2 or big_n < n + ell - 1:
         raise ValueError(f"bad four-step shape {shape} for n={n}, ℓ={ell}")
+    bound = float64_error_bound(
+        n_bits=n,
+        seed_bits=n + ell - 1,
+        fft_len=big_n,
+        twiddle_error=FOUR_STEP_TWIDDLE_ERROR,
+        extra_stages=2,
+    )
+    if bound >= ROUNDING_GUARD:  # cannot happen for N ≤ 2^27 (bound ≈ 1e-5): kept as a guard
+        raise ArithmeticError(f"four-step length {big_n} beyond the float64 error bound")
     threads = threads or _cpu_threads()
     with _workspace(big_n) as (buf_a, buf_b):
         return _four_step_core(x_bits, s_bits, n, ell, shape, threads, buf_a[:big_n], buf_b[:big_n])
@@ -581,10 +612,12 @@ def toeplitz_hash(
         seed: packed seed, at least ``n_bits + out_bits − 1`` bits (see :func:`random_seed`).
         n_bits: input length n (1 ≤ n ≤ 2^27).
         out_bits: output length ℓ (0 ≤ ℓ ≤ n).
-        backend: ``numpy`` (np.fft), ``scipy`` (scipy.fft, 2 workers), ``fftw`` (pyFFTW if
-            installed), ``cupy`` (GPU, the ``[gpu]`` extra) or ``auto`` (fftw, else numpy).
+        backend: ``scipy`` (four-step engine on scipy.fft, all cores, for products of ≥ 2^16
+            points; one scipy.fft transform below), ``numpy`` (np.fft), ``fftw`` (pyFFTW if
+            installed), ``cupy`` (GPU, the ``[gpu]`` extra) or ``auto`` (= ``scipy``).
         max_fft_len: largest single FFT (power of two); longer products are tiled exactly.
-        fft_len: force the tile FFT length (power of two; default: :func:`plan_tiles`).
+        fft_len: force the tile FFT length (power of two; default: :func:`plan_tiles`, or the
+            four-step engine's :func:`four_step_shape` for the scipy backend).
 
     Returns:
         The ``out_bits`` output bits, packed (``np.packbits``; padding bits zero).

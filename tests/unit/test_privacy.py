@@ -427,3 +427,97 @@ def test_largest_block_two_tilings_agree() -> None:
     a = toeplitz_hash(key, seed=s, n_bits=n, out_bits=ell, backend="numpy", fft_len=2**23)
     b = toeplitz_hash(key, seed=s, n_bits=n, out_bits=ell, backend="numpy", fft_len=2**24)
     assert np.array_equal(a, b)
+
+
+# ---------------------------- four-step engine (the default scipy/auto backend)
+
+
+def test_four_step_shape_is_the_smallest_fast_length() -> None:
+    # exact identity against a brute-force search over c·2^k, c ∈ {1, 3, 5}
+    from cvqkd.privacy import four_step_shape
+
+    fast = sorted({c << k for c in (1, 3, 5) for k in range(2, 40)})
+    for size in [*range(1, 3000), 3 * 2**23 - 1, 2**24 + 2**20 - 1, 2**27]:
+        big_n, n1, n2 = four_step_shape(size)
+        assert big_n == min(f for f in fast if f >= size)
+        assert n1 * n2 == big_n and n1 & (n1 - 1) == 0 and n2 <= 5 * n1
+    assert four_step_shape(3 * 2**23 - 1) == (3 * 2**23, 4096, 6144)  # n = 2^24, ℓ = n/2
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    n=st.integers(1, 400),
+    frac=st.floats(0.0, 1.0),
+    n1=st.integers(2, 24),
+    spare=st.integers(0, 40),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_four_step_equals_dense_matrix_product(
+    n: int, frac: float, n1: int, spare: int, seed: int
+) -> None:
+    # any split N = N1·N2 ≥ n + ℓ − 1 (odd and even N1, N2; wrap-around right at the window)
+    from cvqkd.privacy import _hash_four_step
+
+    rng = np.random.default_rng(seed)
+    ell = max(1, int(frac * n))
+    size = n + ell - 1
+    n2 = max(2, -(-(size + spare) // n1))
+    x = rng.integers(0, 2, n, dtype=np.uint8)
+    s = rng.integers(0, 2, size, dtype=np.uint8)
+    got = np.packbits(_hash_four_step(x, s, n, ell, (n1 * n2, n1, n2)))
+    want = toeplitz_hash_reference(np.packbits(x), seed=np.packbits(s), n_bits=n, out_bits=ell)
+    assert np.array_equal(got, want)
+
+
+@pytest.mark.parametrize(("n", "ell"), [(2**20, 2**19), (2**20 + 12345, 2**18 + 7), (70_001, 3)])
+def test_four_step_equals_power_of_two_numpy_path(n: int, ell: int) -> None:
+    # lengths 3·2^19, 5·2^18 and 5·2^14 against the independent np.fft power-of-two path
+    rng = np.random.default_rng(n)
+    key, s = _bits(rng, n), random_seed(n_bits=n, out_bits=ell, randomness=_sr(rng))
+    ref = toeplitz_hash(key, seed=s, n_bits=n, out_bits=ell, backend="numpy")
+    assert np.array_equal(toeplitz_hash(key, seed=s, n_bits=n, out_bits=ell), ref)
+
+
+def test_four_step_concurrent_callers_get_their_own_buffers() -> None:
+    # Alice and Bob hash in two threads: one gets the kept scratch buffers, the other fresh ones
+    import concurrent.futures
+
+    n, ell = 2**18, 2**17
+    rng = np.random.default_rng(99)
+    jobs = []
+    for _ in range(4):
+        key = _bits(rng, n)
+        s = random_seed(n_bits=n, out_bits=ell, randomness=_sr(rng))
+        jobs.append((key, s, toeplitz_hash(key, seed=s, n_bits=n, out_bits=ell, backend="numpy")))
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        outs = list(
+            pool.map(lambda j: toeplitz_hash(j[0], seed=j[1], n_bits=n, out_bits=ell), jobs)
+        )
+    for (_, _, want), got in zip(jobs, outs, strict=True):
+        assert np.array_equal(got, want)
+
+
+def test_four_step_error_bound_and_guard_are_wired(monkeypatch: pytest.MonkeyPatch) -> None:
+    import cvqkd.privacy as privacy
+
+    # the four-step bound (2 extra stages, 4ε twiddles) at the largest length it runs at
+    bound = float64_error_bound(
+        n_bits=2**26,
+        seed_bits=2**27,
+        fft_len=2**27,
+        twiddle_error=privacy.FOUR_STEP_TWIDDLE_ERROR,
+        extra_stages=2,
+    )
+    assert bound < 1e-5 < ROUNDING_GUARD
+    rng = np.random.default_rng(1)
+    n = ell = 2**16
+    key, s = _bits(rng, n), random_seed(n_bits=n, out_bits=ell, randomness=_sr(rng))
+    with monkeypatch.context() as mp:  # a worse twiddle error: the a-priori bound refuses
+        mp.setattr(privacy, "FOUR_STEP_TWIDDLE_ERROR", 0.01)
+        with pytest.raises(ArithmeticError, match="error bound"):
+            toeplitz_hash(key, seed=s, n_bits=n, out_bits=ell)
+    with monkeypatch.context() as mp:  # every value "inexact": the a-posteriori guard refuses
+        mp.setattr(privacy, "float64_error_bound", lambda **_: 0.0)
+        mp.setattr(privacy, "ROUNDING_GUARD", -1.0)
+        with pytest.raises(ArithmeticError, match="not exact"):
+            toeplitz_hash(key, seed=s, n_bits=n, out_bits=ell)

@@ -546,7 +546,7 @@ def _hash_four_step(
         twiddle_error=FOUR_STEP_TWIDDLE_ERROR,
         extra_stages=2,
     )
-    if bound >= ROUNDING_GUARD:  # cannot happen for N ≤ 2^27 (bound ≈ 1e-5): kept as a guard
+    if bound >= 0.5:  # rounding is exact below 1/2; cannot happen for N ≤ 2^27 (bound ≈ 1e-5)
         raise ArithmeticError(f"four-step length {big_n} beyond the float64 error bound")
     threads = threads or _cpu_threads()
     with _workspace(big_n) as (buf_a, buf_b):

@@ -366,7 +366,7 @@ def four_step_shape(size: int) -> tuple[int, int, int]:
 
 
 @functools.cache
-def _four_step_kernels() -> tuple[Any, Any, Any, Any]:
+def _four_step_kernels() -> tuple[Any, Any, Any, Any, Any]:
     """numba kernels (nogil, row ranges, so that two Python threads share the work)."""
     import numba
 
@@ -422,10 +422,47 @@ def _four_step_kernels() -> tuple[Any, Any, Any, Any]:
                 y[k2, k1] = (a * a - b * b) * complex(0.0, -0.25)
 
     @numba.njit(nogil=True)
-    def window_parity(y: Any, off: int, ell: int, out: Any, r0: int, r1: int) -> float:
-        # out[idx − off] = round(y[j1, j2]) mod 2 for idx = j1 + N1·j2 in [off, off + ℓ);
+    def twiddle_transpose_pairs(
+        src: Any, dst: Any, tlo: Any, thi: Any, shift: int, n: int, c0: int, c1: int
+    ) -> None:
+        # Last inverse step for two real rows at once: with A = row 2p and B = row 2p + 1 of
+        # the (conjugate-)twiddled transpose of src, both Hermitian, dst[p] = A + iB over the
+        # whole length N2 (mirror k2 → N2 − k2 filled from conj), so one complex IFFT of dst[p]
+        # yields row 2p in its real part and row 2p + 1 in its imaginary part.
+        rows = src.shape[0]
+        n2 = dst.shape[1]
+        mask = (1 << shift) - 1
+        for pb in range(c0, c1, 16):
+            pe = min(pb + 16, c1)
+            for rb in range(0, rows, 32):
+                re = min(rb + 32, rows)
+                for p in range(pb, pe):
+                    ja = 2 * p
+                    ma = (rb * ja) % n
+                    mb = (rb * (ja + 1)) % n
+                    for k2 in range(rb, re):
+                        a = src[k2, ja] * (thi[ma >> shift] * tlo[ma & mask]).conjugate()
+                        b = src[k2, ja + 1] * (thi[mb >> shift] * tlo[mb & mask]).conjugate()
+                        if k2 == 0 or 2 * k2 == n2:  # DC/Nyquist: real by symmetry (as irfft)
+                            dst[p, k2] = complex(a.real, b.real)
+                        else:
+                            dst[p, k2] = complex(a.real - b.imag, a.imag + b.real)
+                            dst[p, n2 - k2] = complex(a.real + b.imag, b.real - a.imag)
+                        ma += ja
+                        if ma >= n:
+                            ma -= n
+                        mb += ja + 1
+                        if mb >= n:
+                            mb -= n
+
+    @numba.njit(nogil=True)
+    def window_parity(
+        y: Any, n1: int, paired: bool, off: int, ell: int, out: Any, r0: int, r1: int
+    ) -> float:
+        # out[idx − off] = round(conv[idx]) mod 2 for idx = j1 + N1·j2 in [off, off + ℓ), with
+        # conv[idx] at y[j1, j2], or (paired rows, y a float64 view) at y[j1 // 2, 2·j2 + j1 % 2];
         # returns the largest distance of a value to its integer (the a-posteriori guard).
-        n1, n2 = y.shape
+        n2 = y.shape[1] // 2 if paired else y.shape[1]
         worst = 0.0
         for jb in range(r0, r1, 64):
             je = min(jb + 64, r1)
@@ -434,13 +471,13 @@ def _four_step_kernels() -> tuple[Any, Any, Any, Any]:
                 for j1 in range(jb, je):
                     idx = base + j1 - off
                     if 0 <= idx < ell:
-                        v = y[j1, j2]
+                        v = y[j1 >> 1, 2 * j2 + (j1 & 1)] if paired else y[j1, j2]
                         r = np.rint(v)
                         worst = max(worst, abs(v - r))
                         out[idx] = np.uint8(np.int64(r) & 1)
         return worst
 
-    return scatter, twiddle_transpose, spectral_product, window_parity
+    return scatter, twiddle_transpose, spectral_product, twiddle_transpose_pairs, window_parity
 
 
 @functools.lru_cache(maxsize=4)
@@ -528,7 +565,8 @@ def _hash_four_step(
     ``ω_N^{j1·k2}`` fused with a blocked transpose, FFTs of length N1 along rows. The spectrum
     stays in this permuted order (a convolution does not care); ``X·S`` is separated from ``Z``
     for the ``N2/2 + 1`` Hermitian-independent rows only, and the inverse retraces the steps
-    (complex IFFTs of length N1, conjugate twiddles, real IFFTs of length N2). All FFTs are
+    (complex IFFTs of length N1, conjugate twiddles, then two real rows of length N2 per
+    complex IFFT, ``IDFT(A + iB) = a + ib`` for Hermitian A, B, when N1 is even). All FFTs are
     in-place batches of cache-sized rows run by scipy.fft on ``threads`` workers; the numba
     passes split rows between the same number of Python threads.
 
@@ -566,7 +604,7 @@ def _four_step_core(
     import scipy.fft
 
     big_n, n1, n2 = shape
-    scatter, twiddle_transpose, spectral_product, window_parity = _four_step_kernels()
+    scatter, twiddle_transpose, spectral_product, tw_pairs, window_parity = _four_step_kernels()
     tlo, thi, shift = _twiddle_tables(big_n)
     half = n2 // 2 + 1
     # forward: z (N1, N2) → FFT rows (N2) → twiddle·transpose (N2, N1) → FFT rows (N1)
@@ -580,14 +618,23 @@ def _four_step_core(
     prod = buf_a[: half * n1].reshape(half, n1)
     _run_parallel(threads, spectral_product, half, zt, prod, align=1)
     prod = scipy.fft.ifft(prod, axis=1, workers=threads, overwrite_x=True)
-    back = buf_b[: n1 * half].reshape(n1, half)
-    _run_parallel(
-        threads, twiddle_transpose, n1, prod, back, tlo, thi, shift, big_n, True, align=_TILE
-    )
-    conv = scipy.fft.irfft(back, n=n2, axis=1, workers=threads, overwrite_x=True)
-    del back
+    paired = n1 % 2 == 0
+    if paired:  # two real rows per complex IFFT, in place (no c2r copy, no new buffer)
+        pairs = buf_b[: n1 // 2 * n2].reshape(n1 // 2, n2)
+        _run_parallel(threads, tw_pairs, n1 // 2, prod, pairs, tlo, thi, shift, big_n, align=16)
+        pairs = scipy.fft.ifft(pairs, axis=1, workers=threads, overwrite_x=True)
+        conv = pairs.view(np.float64)
+    else:
+        back = buf_b[: n1 * half].reshape(n1, half)
+        _run_parallel(
+            threads, twiddle_transpose, n1, prod, back, tlo, thi, shift, big_n, True, align=_TILE
+        )
+        conv = scipy.fft.irfft(back, n=n2, axis=1, workers=threads, overwrite_x=True)
     out = np.empty(ell, dtype=np.uint8)
-    worst = max(_run_parallel(threads, window_parity, n1, conv, n - 1, ell, out), default=0.0)
+    worst = max(
+        _run_parallel(threads, window_parity, n1, conv, n1, paired, n - 1, ell, out),
+        default=0.0,
+    )
     if worst > ROUNDING_GUARD:
         raise ArithmeticError(
             f"float64 FFT convolution not exact (max distance to integer {worst:.3g})"

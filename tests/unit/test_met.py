@@ -168,3 +168,40 @@ def test_seeded_frame_decodes_at_margin() -> None:
 def test_load_met_code_rejects_unknown_name() -> None:
     with pytest.raises(ConfigError, match="unknown MET code"):
         load_met_code("met-r0.3", n_target=N_TEST)
+
+
+def test_adapt_met_gives_the_rates_it_claims() -> None:
+    from cvqkd.reconciliation.met import adapt_met
+
+    mother = load_met_code("met-r0.02", n_target=N_TEST)
+    k = mother.n_vars - mother.n_checks
+    up = adapt_met("met-r0.02", rate=0.025, n_target=N_TEST)
+    assert up.code.n_vars - up.code.n_checks == k  # truncation keeps the dimension
+    assert up.rate == pytest.approx(0.025, abs=1 / up.code.n_vars)
+    assert up.rate <= 0.025 + 1e-12
+    # every retained check keeps its degree-one variable; the core is untouched in type 1
+    assert np.count_nonzero(up.code.var_degrees == 1) == np.count_nonzero(
+        mother.var_degrees == 1
+    ) - (mother.n_vars - up.code.n_vars)
+    assert count_four_cycles(up.code) == 0
+    down = adapt_met("met-r0.02", rate=0.015, n_target=N_TEST)
+    assert down.code is mother
+    s = down.shortened.size
+    assert down.rate == pytest.approx((k - s) / (mother.n_vars - s), abs=1e-15)
+    assert 0.015 - 1 / mother.n_vars < down.rate <= 0.015
+    assert np.all(mother.var_degrees[down.shortened] >= 2)
+    # shortened bits are zeros the decoder knows: a frame decodes at a comfortable margin
+    rng = np.random.default_rng(4)
+    snr = float(snr_for_efficiency(rate=down.rate, beta=0.8))
+    sigma = 1 / math.sqrt(snr)
+    bits = rng.integers(0, 2, down.n_data, dtype=np.uint8)
+    y = (1.0 - 2.0 * bits) + sigma * rng.standard_normal(down.n_data)
+    word = down.full_bits(bits)
+    res = decode(
+        down.code,
+        down.full_llr(2 * y / sigma**2),
+        down.code.syndrome(word),
+        max_iterations=200,
+        backend="numba",
+    )
+    assert bool(res.converged) and np.array_equal(res.bits, word)

@@ -41,6 +41,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from cvqkd.errors import ConfigError
+from cvqkd.reconciliation.codes import AdaptedCode
 from cvqkd.reconciliation.design import J, awgn_capacity, inverse_J
 from cvqkd.reconciliation.ldpc import LdpcCode
 
@@ -48,6 +49,7 @@ __all__ = [
     "ENSEMBLES",
     "ConstructionReport",
     "MetEnsemble",
+    "adapt_met",
     "construct",
     "count_four_cycles",
     "designed_ensemble",
@@ -527,3 +529,65 @@ def load_met_code(name: str, *, n_target: int = 1_000_000) -> LdpcCode:
             f"{rep.four_cycles} 4-cycles"
         )
     return code
+
+
+def adapt_met(name: str, *, rate: float, n_target: int = 1_000_000) -> AdaptedCode:
+    """Adapt the MET code ``name`` to ``rate``: truncation (higher rate) or shortening (lower).
+
+    * **Truncation** keeps ``k = n − m`` and drops ``n − ⌈k/rate⌉`` extension checks, each with
+      its degree-one variable, chosen uniformly at random (seeded by the ensemble's seed), so
+      the remaining graph is again a random MET code of the same shape (core type-2 degrees
+      scale by ``n'/n``). The shipped QC family truncates the same way (docs/codes.md).
+    * **Shortening** fixes ``s = ⌈(k − rate·n)/(1 − rate)⌉`` random core bits to 0, known to
+      both sides (decoder LLR ``+known``): rate ``(k − s)/(n − s)``.
+
+    Returns the :class:`~cvqkd.reconciliation.codes.AdaptedCode` container (``lifting`` is 0:
+    the code is not lifted). The achieved rate is at most the request, within one bit.
+
+    >>> a = adapt_met("met-r0.02", rate=0.025, n_target=100_000)
+    >>> round(a.rate, 4), a.code.n_vars - a.code.n_checks
+    (0.025, 2000)
+    """
+    mother = load_met_code(name, n_target=n_target)
+    ens = ENSEMBLES[name]
+    n, m = mother.n_vars, mother.n_checks
+    k = n - m
+    empty = np.zeros(0, dtype=np.int64)
+    if not (0.0 < rate < 1.0):
+        raise ConfigError(f"rate must be in (0, 1), got {rate}")
+    rng = np.random.default_rng([ens.seed, n, 1])
+    deg = mother.var_degrees
+    if rate >= mother.rate:
+        n_new = math.ceil(k / rate)
+        drop_vars = np.flatnonzero(deg == 1)
+        if n - n_new > drop_vars.size:
+            raise ConfigError(f"rate {rate} is too high for code {name!r}")
+        drop = np.sort(rng.choice(drop_vars, size=n - n_new, replace=False))
+        if drop.size == 0:
+            return AdaptedCode(mother, empty, empty, mother.rate, name, 0)
+        # the check of each dropped degree-one variable
+        pos = mother.var_ptr[drop]
+        drop_checks = mother.var_checks[pos].astype(np.int64)
+        keep_c = np.ones(m, dtype=bool)
+        keep_c[drop_checks] = False
+        keep_v = np.ones(n, dtype=bool)
+        keep_v[drop] = False
+        new_c = np.cumsum(keep_c) - 1
+        new_v = np.cumsum(keep_v) - 1
+        ec = mother.edge_checks.astype(np.int64)
+        ev = mother.check_vars.astype(np.int64)
+        sel = keep_c[ec]
+        code = LdpcCode.from_edges(
+            int(keep_v.sum()),
+            int(keep_c.sum()),
+            new_c[ec[sel]],
+            new_v[ev[sel]],
+            name=f"{mother.name}-R{rate:g}",
+        )
+        return AdaptedCode(code, empty, empty, (code.n_vars - code.n_checks) / code.n_vars, name, 0)
+    s = math.ceil((k - rate * n) / (1.0 - rate))
+    core = np.flatnonzero(deg >= 2)
+    if s >= k or s > core.size:
+        raise ConfigError(f"rate {rate} is too low for code {name!r} (rate {mother.rate:.4g})")
+    pos = np.sort(rng.choice(core, size=s, replace=False)).astype(np.int64)
+    return AdaptedCode(mother, empty, pos, (k - s) / (n - s), name, 0)

@@ -334,8 +334,9 @@ def _hash_input_tiled(be: _FftBackend, x: Any, s: Any, n: int, ell: int, length:
 # Four-step (Bailey) engine: cache-sized, multithreaded transforms of fast mixed-radix length
 # --------------------------------------------------------------------------------------------
 
-#: Smallest product length for which :func:`_hash_four_step` is used (below: one direct FFT).
-FOUR_STEP_MIN_LEN = 2**16
+#: Smallest product length for which :func:`_hash_four_step` is used (below: one direct scipy
+#: FFT, ≤ 30 ms; this also spares small blocks the ≈ 2–4 s numba compilation of its kernels).
+FOUR_STEP_MIN_LEN = 2**20
 #: Twiddle error of the two-table product thi·tlo (two correctly-rounded-to-1-ulp factors and
 #: one complex multiplication), plus pocketfft's own twiddles: 4ε, counted in the error bound.
 FOUR_STEP_TWIDDLE_ERROR = 4 * FLOAT64_UNIT_ROUNDOFF
@@ -659,7 +660,7 @@ def toeplitz_hash(
         seed: packed seed, at least ``n_bits + out_bits − 1`` bits (see :func:`random_seed`).
         n_bits: input length n (1 ≤ n ≤ 2^27).
         out_bits: output length ℓ (0 ≤ ℓ ≤ n).
-        backend: ``scipy`` (four-step engine on scipy.fft, all cores, for products of ≥ 2^16
+        backend: ``scipy`` (four-step engine on scipy.fft, all cores, for products of ≥ 2^20
             points; one scipy.fft transform below), ``numpy`` (np.fft), ``fftw`` (pyFFTW if
             installed), ``cupy`` (GPU, the ``[gpu]`` extra) or ``auto`` (= ``scipy``).
         max_fft_len: largest single FFT (power of two); longer products are tiled exactly.

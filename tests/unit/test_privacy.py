@@ -469,9 +469,14 @@ def test_four_step_equals_dense_matrix_product(
     assert np.array_equal(got, want)
 
 
-@pytest.mark.parametrize(("n", "ell"), [(2**20, 2**19), (2**20 + 12345, 2**18 + 7), (70_001, 3)])
+@pytest.mark.parametrize(
+    ("n", "ell"), [(2**20, 2**19), (2**20 + 12345, 2**18 + 7), (2**20 - 49, 50)]
+)
 def test_four_step_equals_power_of_two_numpy_path(n: int, ell: int) -> None:
-    # lengths 3·2^19, 5·2^18 and 5·2^14 against the independent np.fft power-of-two path
+    # lengths 3·2^19, 5·2^18 and 2^20 against the independent np.fft power-of-two path
+    from cvqkd.privacy import FOUR_STEP_MIN_LEN
+
+    assert n + ell - 1 >= FOUR_STEP_MIN_LEN  # the default backend takes the four-step engine
     rng = np.random.default_rng(n)
     key, s = _bits(rng, n), random_seed(n_bits=n, out_bits=ell, randomness=_sr(rng))
     ref = toeplitz_hash(key, seed=s, n_bits=n, out_bits=ell, backend="numpy")
@@ -482,7 +487,7 @@ def test_four_step_concurrent_callers_get_their_own_buffers() -> None:
     # Alice and Bob hash in two threads: one gets the kept scratch buffers, the other fresh ones
     import concurrent.futures
 
-    n, ell = 2**18, 2**17
+    n, ell = 2**19 + 1, 2**19  # 2^20 points: the four-step engine
     rng = np.random.default_rng(99)
     jobs = []
     for _ in range(4):
@@ -510,7 +515,7 @@ def test_four_step_error_bound_and_guard_are_wired(monkeypatch: pytest.MonkeyPat
     )
     assert bound < 1e-5 < ROUNDING_GUARD
     rng = np.random.default_rng(1)
-    n = ell = 2**16
+    n, ell = 2**19 + 1, 2**19  # 2^20 points: the four-step engine
     key, s = _bits(rng, n), random_seed(n_bits=n, out_bits=ell, randomness=_sr(rng))
     with monkeypatch.context() as mp:  # a worse twiddle error: the a-priori bound refuses
         mp.setattr(privacy, "FOUR_STEP_TWIDDLE_ERROR", 0.1)

@@ -4,8 +4,8 @@ Run:  .venv/bin/python benchmarks/pipeline.py [--symbols 1e6]
       [--scenarios seed-120km metro-25km-80ch] [--code family|regular:N:DV:DC] [--beta 0.93]
       [--parameters estimated|model] [--disclosed-fraction 0.5]
 
-The demo's figure (``make demo``): ``--scenarios seed-120km --symbols 2e7 --beta 0.87
---frame-length 1000000 --disclosed-fraction 0.2 --parameters model``.
+The demo's figure (``make demo``): ``--scenarios seed-120km --symbols 2e7 --beta 0.875
+--max-iterations 500 --frame-length 1000000 --disclosed-fraction 0.2 --parameters model``.
 
 For each scenario one block is simulated and taken through estimation, reconciliation,
 privacy amplification, confirmation and both key stores (in memory), Alice and Bob as two

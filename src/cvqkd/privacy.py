@@ -337,8 +337,9 @@ def _hash_input_tiled(be: _FftBackend, x: Any, s: Any, n: int, ell: int, length:
 #: Smallest product length for which :func:`_hash_four_step` is used (below: one direct scipy
 #: FFT, ≤ 30 ms; this also spares small blocks the ≈ 2–4 s numba compilation of its kernels).
 FOUR_STEP_MIN_LEN = 2**20
-#: Twiddle error of the two-table product thi·tlo (two correctly-rounded-to-1-ulp factors and
-#: one complex multiplication), plus pocketfft's own twiddles: 4ε, counted in the error bound.
+#: Twiddle error counted in the error bound: the two-table product thi·tlo (two factors within
+#: ½ ulp per component, one complex multiplication, ≤ (1 + √5)ε·…) rounds up to 4ε; pocketfft's
+#: own twiddles are at least as accurate.
 FOUR_STEP_TWIDDLE_ERROR = 4 * FLOAT64_UNIT_ROUNDOFF
 _TILE = 64  # transpose tile (64 × 64 complex = 64 KiB in + 64 KiB out: stays in L2)
 
@@ -346,8 +347,8 @@ _TILE = 64  # transpose tile (64 × 64 complex = 64 KiB in + 64 KiB out: stays i
 def four_step_shape(size: int) -> tuple[int, int, int]:
     """Transform length ``N = c·2^k ≥ size`` (smallest, c ∈ {1, 3, 5}) and its split N = N1·N2.
 
-    ``N1 = 2^⌈k/2⌉`` (the complex, second-stage length) and ``N2 = c·2^⌊k/2⌋`` (the real,
-    first-stage length): both fit in cache for N ≤ 2^27. The middle product needs
+    ``N1 = 2^⌈k/2⌉`` (the second-stage row length) and ``N2 = c·2^⌊k/2⌋`` (the first-stage
+    row length): rows of ≤ 2^14 complex points stay in cache for N ≤ 2^27. The middle product needs
     ``N ≥ n + ℓ − 1`` only (see the module docstring), so n = 2^24, ℓ = n/2 takes N = 3·2^23
     instead of 2^25.
 
@@ -484,14 +485,21 @@ def _four_step_kernels() -> tuple[Any, Any, Any, Any, Any]:
 @functools.lru_cache(maxsize=4)
 def _twiddle_tables(n: int) -> tuple[NDArray[np.complex128], NDArray[np.complex128], int]:
     """ω^m = exp(−2πi m/N) as thi[m >> shift] · tlo[m & (2^shift − 1)]: two tables of ≈ √N
-    entries, each entry correctly rounded to ≈ 1 ulp, so a twiddle carries ≤ 3ε error."""
+    entries, computed in extended precision (x86 long double, 64-bit mantissa) and rounded
+    once to float64 (≤ ½ ulp per component), so a twiddle product carries < 4ε error."""
     shift = max(1, (n.bit_length() + 1) // 2)
-    lo = np.arange(1 << shift, dtype=np.float64)
-    hi = np.arange(-(-n >> shift) + 1, dtype=np.float64) * float(1 << shift)
-    tlo = np.exp(-2j * np.pi * (lo / n))
-    thi = np.exp(-2j * np.pi * (hi / n))
-    tlo.setflags(write=False)
-    thi.setflags(write=False)
+    two_pi = 2 * np.longdouble("3.14159265358979323846264338327950288")
+
+    def table(idx: NDArray[np.int64]) -> NDArray[np.complex128]:
+        ang = two_pi * (idx % n).astype(np.longdouble) / np.longdouble(n)
+        out = np.empty(idx.size, dtype=np.complex128)
+        out.real = np.cos(ang).astype(np.float64)
+        out.imag = -np.sin(ang).astype(np.float64)
+        out.setflags(write=False)
+        return out
+
+    tlo = table(np.arange(1 << shift, dtype=np.int64))
+    thi = table(np.arange(-(-n >> shift) + 1, dtype=np.int64) << shift)
     return tlo, thi, shift
 
 

@@ -91,6 +91,34 @@ def test_construction_has_no_four_cycles(built) -> None:  # type: ignore[no-unty
     assert np.array_equal(g.diagonal(), code.var_degrees[core])
 
 
+def test_precode_degree_two_variables_form_a_forest(built) -> None:  # type: ignore[no-untyped-def]
+    # a cycle of precode variables of type-1 degree 2 is a low-weight precode codeword;
+    # checked here by a plain union-find over the precode checks (independent of construct)
+    ens, code, rep = built
+    assert rep.precode_cycles == 0
+    scale = code.n_vars // ens.unit
+    vc, vd = ens.var_matrix
+    n_pre = int(sum(c for c, d in ens.check_types if d[0] > 0)) * scale
+    var_type_of = np.repeat(np.arange(len(vc)), vc * scale)
+    parent = list(range(n_pre))
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    deg2 = np.flatnonzero(vd[var_type_of, 0] == 2)
+    assert deg2.size > 0
+    for v in deg2.tolist():
+        checks = code.var_checks[code.var_ptr[v] : code.var_ptr[v + 1]]
+        pre = [int(c) for c in checks if c < n_pre]
+        assert len(pre) == 2
+        a, b = find(pre[0]), find(pre[1])
+        assert a != b, "cycle of degree-2 precode variables"
+        parent[a] = b
+
+
 def test_count_four_cycles_counts() -> None:
     from cvqkd.reconciliation.ldpc import LdpcCode
 

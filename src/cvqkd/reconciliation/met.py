@@ -159,24 +159,30 @@ def designed_ensemble(
 ) -> MetEnsemble:
     """A three-edge-type ensemble of the Jouguet et al. (2011) shape, rate ``core / (2·unit)``.
 
-    Per ``unit`` variables: ``core`` core variables, 9/16 of them of type-1 degree 2 and
-    type-2 degree ``core_degrees[0]``, 7/16 of type-1 degree 3 and type-2 degree
-    ``core_degrees[1]``; ``core/2`` precode checks (1/8 of degree 4, 7/8 of degree 5: a
+    Per ``unit`` variables: ``core`` core variables, 1/4 of them of type-1 degree 2 and
+    type-2 degree ``core_degrees[0]``, 3/4 of type-1 degree 3 and type-2 degree
+    ``core_degrees[1]``; ``core/2`` precode checks (half of degree 5, half of degree 6: a
     rate-½ precode on the core); ``unit − core`` degree-one variables, each alone on an
     extension check that has 2 or 3 type-2 edges (1 and 2 if the core degrees are too small
-    for that), the mix fixed by the socket count. The two core degrees are the design
-    parameters (chosen by :func:`exit_threshold_snr`, see docs/met-codes.md).
+    for that), the mix fixed by the socket count.
 
-    >>> e = designed_ensemble("x", unit=400, core=16, core_degrees=(44, 60))
+    The precode keeps ``λ₂·ρ'(1) = (8/44)·(200/44) = 0.83 < 1``: the degree-2 precode
+    variables then form a forest plus O(1) cycles (which :func:`construct` removes), so the
+    precode has no low-weight codewords made of degree-2 variables. (A first design with 9/16
+    of the core at degree 2, ``λ₂·ρ'(1) = 1.8``, had a better EXIT threshold but converged to
+    wrong codewords at n = 10^6 — see docs/met-codes.md.) The two core degrees are the design
+    parameters, chosen by :func:`exit_threshold_snr`.
+
+    >>> e = designed_ensemble("x", unit=400, core=16, core_degrees=(40, 50))
     >>> e.rate, e.check_types[2:]
-    (0.02, ((336, (0, 2, 1)), (48, (0, 3, 1))))
+    (0.02, ((376, (0, 2, 1)), (8, (0, 3, 1))))
     """
     if core % 16:
         raise ConfigError("core size must be a multiple of 16")
     k = core // 16
     ext = unit - core
     da, db = core_degrees
-    e2 = 9 * k * da + 7 * k * db
+    e2 = 4 * k * da + 12 * k * db
     n3 = e2 - 2 * ext  # extension checks with three type-2 edges
     n1 = max(0, -n3)  # ... or with one, if the core degrees are small
     n3 = max(0, n3)
@@ -184,16 +190,17 @@ def designed_ensemble(
     if n2 < 0:
         raise ConfigError(f"core degrees {core_degrees} do not fit {ext} extension checks")
     ext_checks = tuple((c, (0, d, 1)) for c, d in ((n1, 1), (n2, 2), (n3, 3)) if c)
-    checks = ((k, (4, 0, 0)), (7 * k, (5, 0, 0)), *ext_checks)
+    checks = ((4 * k, (5, 0, 0)), (4 * k, (6, 0, 0)), *ext_checks)
     return MetEnsemble(
         name=name,
         unit=unit,
-        var_types=((9 * k, (2, da, 0)), (7 * k, (3, db, 0)), (ext, (0, 0, 1))),
+        var_types=((4 * k, (2, da, 0)), (12 * k, (3, db, 0)), (ext, (0, 0, 1))),
         check_types=checks,
         seed=seed,
         source=(
-            f"designed here (EXIT DE hill-climb over the core degrees {core_degrees}) on the "
-            "three-edge-type shape of Jouguet, Kunz-Jacques & Leverrier, PRA 84, 062317 (2011)"
+            f"designed here (EXIT DE hill-climb over the core degrees {core_degrees}, precode "
+            "lambda2*rho'(1) < 1) on the three-edge-type shape of Jouguet, Kunz-Jacques & "
+            "Leverrier, PRA 84, 062317 (2011)"
         ),
     )
 
@@ -201,10 +208,10 @@ def designed_ensemble(
 #: The MET family (see docs/met-codes.md for the design and the thresholds).
 ENSEMBLES: dict[str, MetEnsemble] = {
     "met-r0.02": designed_ensemble(
-        "met-r0.02", unit=400, core=16, core_degrees=(40, 69), seed=2002
+        "met-r0.02", unit=400, core=16, core_degrees=(4, 77), seed=2002
     ),
     "met-r0.01": designed_ensemble(
-        "met-r0.01", unit=800, core=16, core_degrees=(90, 122), seed=2001
+        "met-r0.01", unit=800, core=16, core_degrees=(4, 159), seed=2001
     ),
 }
 
@@ -372,12 +379,14 @@ def population_de_converges(
 # ----------------------------------------------------------------------------- construction
 @dataclass(frozen=True)
 class ConstructionReport:
-    """What :func:`construct` did: swap rounds and what is left (should be 0 and 0)."""
+    """What :func:`construct` did: swap rounds, swaps, and the defects left (all should be 0):
+    multi-edges, 4-cycles, and precode components with a cycle of degree-2 variables."""
 
     rounds: int
     swaps: int
     multi_edges: int
     four_cycles: int
+    precode_cycles: int = 0
 
 
 def _pairs_in_checks(
@@ -411,6 +420,38 @@ def count_four_cycles(code: LdpcCode) -> int:
     pk = np.minimum(a, b) * code.n_vars + np.maximum(a, b)
     _, mult = np.unique(pk, return_counts=True)
     return int(np.sum(mult * (mult - 1) // 2))
+
+
+def _degree_two_cycles(
+    pos: NDArray[np.int64],
+    var_at: NDArray[np.int64],
+    sock_check: NDArray[np.int64],
+    n_checks: int,
+    rng: np.random.Generator,
+) -> NDArray[np.int64]:
+    """Sockets to re-wire so that the degree-2 variables at check sockets ``pos`` (each
+    appears twice) form a forest on the checks: one socket per connected component that has
+    as many edges as nodes or more (i.e. contains a cycle)."""
+    if pos.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    order = pos[np.argsort(var_at[pos], kind="stable")]
+    u = sock_check[order[0::2]]
+    v = sock_check[order[1::2]]
+    g = coo_matrix((np.ones(u.size), (u, v)), shape=(n_checks, n_checks))
+    _, label = connected_components(g, directed=False)
+    edges = np.bincount(label[u], minlength=label.max() + 1)
+    nodes = np.bincount(label, minlength=label.max() + 1)
+    cyclic = edges >= nodes
+    hit = np.flatnonzero(cyclic[label[u]])
+    if hit.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    # one edge per cyclic component, at random
+    perm = hit[rng.permutation(hit.size)]
+    _, first = np.unique(label[u[perm]], return_index=True)
+    return np.asarray(order[0::2][perm[first]], dtype=np.int64)
 
 
 def construct(
@@ -466,8 +507,16 @@ def construct(
     keep = core_sock[ia] & core_sock[ib]
     ia, ib = ia[keep], ib[keep]
     same_type = sock_type[ia] == sock_type[ib]
+    # edge types whose checks carry only that type (the precode): cycles of variables of
+    # degree 2 there are low-weight precode codewords (weight = cycle length, times the core's
+    # extension degree in the code), so they are removed too
+    pure = [
+        t
+        for t in range(n_types)
+        if np.any(cd[:, t] > 0) and np.all(cd[cd[:, t] > 0].sum(axis=1) == cd[cd[:, t] > 0, t])
+    ]
     rounds = swaps = 0
-    left_multi = left_cyc = 0
+    left_multi = left_cyc = left_cyc2 = 0
     while rounds < max_rounds:
         rounds += 1
         a, b = var_at[ia], var_at[ib]
@@ -486,7 +535,18 @@ def construct(
                 np.where(sel % 2 == 0, ia[sel], ib[sel]),
             ]
         )
-        bad = np.unique(bad)
+        cyc2 = [
+            _degree_two_cycles(
+                pos_of_type[t][vdeg[var_at[pos_of_type[t]], t] == 2],
+                var_at,
+                sock_check,
+                n_checks,
+                rng,
+            )
+            for t in pure
+        ]
+        left_cyc2 = sum(int(c.size) for c in cyc2)
+        bad = np.unique(np.concatenate([bad, *cyc2]))
         if bad.size == 0:
             break
         t = sock_type[bad]
@@ -504,7 +564,7 @@ def construct(
         code = LdpcCode.from_edges(n_vars, n_checks, sock_check[first], var_at[first], name=name)
     else:
         code = LdpcCode.from_edges(n_vars, n_checks, sock_check, var_at, name=name)
-    return code, ConstructionReport(rounds, swaps, left_multi, left_cyc)
+    return code, ConstructionReport(rounds, swaps, left_multi, left_cyc, left_cyc2)
 
 
 @functools.lru_cache(maxsize=4)
@@ -523,10 +583,10 @@ def load_met_code(name: str, *, n_target: int = 1_000_000) -> LdpcCode:
     ens = ENSEMBLES[name]
     n = max(1, round(n_target / ens.unit)) * ens.unit
     code, rep = construct(ens, n_vars=n, rng=np.random.default_rng([ens.seed, n]))
-    if rep.multi_edges or rep.four_cycles:
+    if rep.multi_edges or rep.four_cycles or rep.precode_cycles:
         raise ConfigError(
-            f"{name} at n={n}: construction left {rep.multi_edges} multi-edges and "
-            f"{rep.four_cycles} 4-cycles"
+            f"{name} at n={n}: construction left {rep.multi_edges} multi-edges, "
+            f"{rep.four_cycles} 4-cycles and {rep.precode_cycles} precode degree-2 cycles"
         )
     return code
 

@@ -93,7 +93,10 @@ def _run_child(src: str, dst: str, mode: str, *, kill_after_lines: int | None) -
         if kill_after_lines is not None and len(lines) >= kill_after_lines:
             os.kill(proc.pid, signal.SIGKILL)
             break
-    lines.extend(ln.split() for ln in proc.stdout.read().splitlines())  # after the kill
+    # After the kill: a line cut off mid-write (no newline) is an answer the client never
+    # received, the same as one never printed; only complete lines count.
+    rest = proc.stdout.read().splitlines(keepends=True)
+    lines.extend(ln.split() for ln in rest if ln.endswith("\n"))
     proc.wait(timeout=30)
     return [ln for ln in lines if ln]
 

@@ -173,9 +173,9 @@ def designed_ensemble(
     wrong codewords at n = 10^6 — see docs/met-codes.md.) The two core degrees are the design
     parameters, chosen by :func:`exit_threshold_snr`.
 
-    >>> e = designed_ensemble("x", unit=400, core=16, core_degrees=(40, 50))
+    >>> e = designed_ensemble("x", unit=400, core=16, core_degrees=(4, 77))
     >>> e.rate, e.check_types[2:]
-    (0.02, ((376, (0, 2, 1)), (8, (0, 3, 1))))
+    (0.02, ((212, (0, 2, 1)), (172, (0, 3, 1))))
     """
     if core % 16:
         raise ConfigError("core size must be a multiple of 16")

@@ -207,9 +207,7 @@ def designed_ensemble(
 
 #: The MET family (see docs/met-codes.md for the design and the thresholds).
 ENSEMBLES: dict[str, MetEnsemble] = {
-    "met-r0.02": designed_ensemble(
-        "met-r0.02", unit=400, core=16, core_degrees=(4, 77), seed=2002
-    ),
+    "met-r0.02": designed_ensemble("met-r0.02", unit=400, core=16, core_degrees=(4, 77), seed=2002),
     "met-r0.01": designed_ensemble(
         "met-r0.01", unit=800, core=16, core_degrees=(4, 159), seed=2001
     ),

@@ -119,12 +119,16 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_two_processes_over_loopback_tcp_make_identical_keys(scenario: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("parameters", ["estimated", "model"])
+def test_two_processes_over_loopback_tcp_make_identical_keys(
+    scenario: str, tmp_path: Path, parameters: str
+) -> None:
     secret = os.urandom(4096)
     for who in ("alice", "bob"):
         (tmp_path / f"{who}.psk").write_bytes(secret)
     addr = f"127.0.0.1:{_free_port()}"
     common = [scenario, *FAST, "--level", "asymptotic", "--json", "--timeout", "120"]
+    common += ["--parameters", parameters]
     bob = subprocess.Popen(
         [
             sys.executable,
@@ -164,6 +168,7 @@ def test_two_processes_over_loopback_tcp_make_identical_keys(scenario: str, tmp_
     assert len(ka) > 0 and ka == kb
     ra, rb = json.loads(alice.stdout), json.loads(b_out)
     assert ra["block_id"] == rb["block_id"] and ra["key_bits"] == rb["key_bits"] == 8 * len(ka)
+    assert ra["parameters"] == rb["parameters"] == parameters
     assert rb["randomness_secure"] is True  # no --private-seed: Bob's key bits from the OS
     # both pre-shared-key files advanced identically (pads used, then replenished from the key)
     pa, pb = (tmp_path / "alice.psk").read_bytes(), (tmp_path / "bob.psk").read_bytes()

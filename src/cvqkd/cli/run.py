@@ -421,6 +421,7 @@ def _party(
         "scenario": sc.name,
         "block_id": res.block_id,
         "level": res.level,
+        "parameters": cfg.parameters,
         "key_bits": res.key_bits,
         "stages": {k: v for k, v in res.stages.items() if isinstance(v, (int, float, str))},
         "authentication": res.auth,
@@ -438,6 +439,7 @@ def _party(
             [
                 ("block ID", res.block_id),
                 ("security level", res.level),
+                ("parameters for χ_BE", cfg.parameters),
                 ("key bits stored", res.key_bits),
             ],
         )

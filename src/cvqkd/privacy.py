@@ -597,7 +597,14 @@ def _hash_four_step(
         raise ArithmeticError(f"four-step length {big_n} beyond the float64 error bound")
     threads = threads or _cpu_threads()
     with _workspace(big_n) as (buf_a, buf_b):
-        return _four_step_core(x_bits, s_bits, n, ell, shape, threads, buf_a[:big_n], buf_b[:big_n])
+        out, worst = _four_step_core(
+            x_bits, s_bits, n, ell, shape, threads, buf_a[:big_n], buf_b[:big_n]
+        )
+    if worst > ROUNDING_GUARD:
+        raise ArithmeticError(
+            f"float64 FFT convolution not exact (max distance to integer {worst:.3g})"
+        )
+    return out
 
 
 def _four_step_core(
@@ -609,7 +616,9 @@ def _four_step_core(
     threads: int,
     buf_a: NDArray[np.complex128],
     buf_b: NDArray[np.complex128],
-) -> NDArray[np.uint8]:
+) -> tuple[NDArray[np.uint8], float]:
+    """The steps of :func:`_hash_four_step`; returns the bits and the largest distance of a
+    window value to its integer (compared with the guard by the caller)."""
     import scipy.fft
 
     big_n, n1, n2 = shape
@@ -644,11 +653,7 @@ def _four_step_core(
         _run_parallel(threads, window_parity, n1, conv, n1, paired, n - 1, ell, out),
         default=0.0,
     )
-    if worst > ROUNDING_GUARD:
-        raise ArithmeticError(
-            f"float64 FFT convolution not exact (max distance to integer {worst:.3g})"
-        )
-    return out
+    return out, worst
 
 
 def toeplitz_hash(

@@ -72,6 +72,13 @@ def main() -> None:
                 backend="numba",
             )
             right = np.all(res.bits == bits, axis=1)
+            for c, r, it in zip(
+                np.atleast_1d(res.converged), right, np.atleast_1d(res.iterations), strict=True
+            ):
+                print(
+                    f"#   beta={beta}: converged={bool(c)} correct={bool(r)} iter={int(it)}",
+                    flush=True,
+                )
             errors += int(np.count_nonzero(~(res.converged & right)))
             undetected += int(np.count_nonzero(res.converged & ~right))
             iters.extend(np.atleast_1d(res.iterations).tolist())

@@ -564,3 +564,20 @@ def test_four_step_measured_error_is_within_its_bound() -> None:
         extra_stages=2,
     )
     assert worst <= bound < ROUNDING_GUARD
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(2, 2000), n1=st.integers(2, 40), seed=st.integers(0, 2**32 - 1))
+def test_four_step_is_linear_over_gf2(n: int, n1: int, seed: int) -> None:
+    from cvqkd.privacy import _hash_four_step
+
+    rng = np.random.default_rng(seed)
+    ell = max(1, n // 3)
+    n2 = -(-(n + ell - 1) // n1)
+    s = rng.integers(0, 2, n + ell - 1, dtype=np.uint8)
+    x, y = rng.integers(0, 2, (2, n), dtype=np.uint8)
+
+    def h(k: np.ndarray) -> np.ndarray:
+        return _hash_four_step(k, s, n, ell, (n1 * n2, n1, n2))
+
+    assert np.array_equal(h(x ^ y), h(x) ^ h(y))

@@ -2,7 +2,8 @@
 
 Run: ``.venv/bin/python benchmarks/plan.py [--lengths 40] [--counts 20] [--workers 2] [--dask]``.
 Every point is a full noise budget of seed-120km at that length with that many classical
-channels (the scenario's 100 GHz grid and launch power) plus its GG02 key rate (:func:`cvqkd.plan.key_rate_grid`).
+channels (the scenario's 100 GHz grid and launch power) plus its GG02 key rate
+(:func:`cvqkd.plan.key_rate_grid`).
 Prints points per second serially and on a process pool of ``--workers`` (and, with
 ``--dask``, a Dask LocalCluster of as many worker processes), the speed-up, a check that
 every backend gave bit-identical numbers, the machine and the git commit. Each pool is timed

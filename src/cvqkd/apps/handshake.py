@@ -153,7 +153,10 @@ class PeerAuth:
         Raises :class:`AuthenticationError` naming what is wrong.
         """
         try:
+            # the parse is lazy: touch the fields used below so a corrupt field fails here
             cert = x509.load_der_x509_certificate(der)
+            cn = _common_name(cert)
+            cert.public_key()
         except ValueError:
             raise AuthenticationError("the peer's handshake certificate is not valid DER") from None
         ee_policy = ExtensionPolicy.webpki_defaults_ee().may_be_present(
@@ -165,10 +168,9 @@ class PeerAuth:
             .extension_policies(ca_policy=ExtensionPolicy.webpki_defaults_ca(), ee_policy=ee_policy)
             .build_client_verifier()
         )
-        cn = _common_name(cert)
         try:
             verifier.verify(cert, [])
-        except VerificationError as exc:
+        except (VerificationError, ValueError) as exc:
             raise AuthenticationError(
                 f"the peer's certificate (CN {cn!r}) does not chain to the configured CA: {exc}"
             ) from None
@@ -184,7 +186,10 @@ def verify_signature(
 ) -> None:
     """Verify the peer's handshake signature; raise :class:`AuthenticationError` if it fails."""
     message = signed_message(role=role, transcript=transcript)
-    key = cert.public_key()
+    try:
+        key = cert.public_key()
+    except ValueError:
+        raise AuthenticationError("the peer's certificate key cannot be parsed") from None
     if not isinstance(key, ec.EllipticCurvePublicKey):
         raise AuthenticationError("the peer's certificate key is not an ECDSA key")
     try:

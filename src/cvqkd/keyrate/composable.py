@@ -38,8 +38,8 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from cvqkd.errors import ConfigError
-from cvqkd.keyrate.finite_size import SecurityParameters, expected_estimates, worst_case_parameters
-from cvqkd.keyrate.gaussian import Detection, holevo_bits, mutual_information_bits
+from cvqkd.keyrate.finite_size import SecurityParameters, block_information
+from cvqkd.keyrate.gaussian import Detection
 from cvqkd.units import FloatOrArray
 
 __all__ = [
@@ -143,58 +143,23 @@ def composable_gg02(
 
     Example: ``minimum_block_size`` below finds the smallest N with a positive rate.
     """
-    big_n = np.asarray(block_size, dtype=float)
-    frac = np.asarray(estimation_fraction, dtype=float)
     p_ec = np.asarray(frame_success_probability, dtype=float)
-    if np.any((frac <= 0) | (frac >= 1)):
-        raise ConfigError("estimation_fraction must lie in (0, 1)")
     if np.any((p_ec <= 0) | (p_ec > 1)):
         raise ConfigError("frame_success_probability must lie in (0, 1]")
-    if np.any(big_n <= 1):
-        raise ConfigError("block_size must be larger than 1")
-    m = frac * big_n
-    n = big_n - m
-    t_exp, s2_exp = expected_estimates(
+    block = block_information(
         transmittance=transmittance,
         excess_noise_snu=excess_noise_snu,
-        detector_efficiency=detector_efficiency,
-        electronic_noise_snu=electronic_noise_snu,
-        detection=detection,
-    )
-    worst = worst_case_parameters(
-        t_hat=t_exp,
-        sigma_sq_hat=s2_exp,
-        estimation_symbols=m,
         modulation_variance_snu=modulation_variance_snu,
+        block_size=block_size,
+        estimation_fraction=estimation_fraction,
+        epsilon_pe=security.epsilon_pe,
         detector_efficiency=detector_efficiency,
         electronic_noise_snu=electronic_noise_snu,
-        epsilon_pe=security.epsilon_pe,
         detection=detection,
+        trusted_detector=trusted_detector,
     )
-    info = np.asarray(
-        mutual_information_bits(
-            transmittance=transmittance,
-            excess_noise_snu=excess_noise_snu,
-            modulation_variance_snu=modulation_variance_snu,
-            detector_efficiency=detector_efficiency,
-            electronic_noise_snu=electronic_noise_snu,
-            detection=detection,
-        )
-    )
-    t_min = np.asarray(worst.transmittance_min)
-    ok = t_min > 0
-    chi = np.asarray(
-        holevo_bits(
-            transmittance=np.where(ok, t_min, 1.0),
-            excess_noise_snu=np.where(ok, worst.excess_noise_max_snu, 0.0),
-            modulation_variance_snu=modulation_variance_snu,
-            detector_efficiency=detector_efficiency,
-            electronic_noise_snu=electronic_noise_snu,
-            detection=detection,
-            trusted_detector=trusted_detector,
-        )
-    )
-    chi = np.where(ok, chi, np.inf)
+    big_n, n = block.block_size, block.key_symbols
+    info, chi, worst = block.mutual_information_bits, block.holevo_worst_bits, block.worst
     beta = np.asarray(reconciliation_efficiency, dtype=float)
     r_m = beta * info - chi
     d_aep = np.asarray(

@@ -221,28 +221,35 @@ def delta_privacy_bits(
     )
 
 
-def finite_size_gg02(
+@dataclass(frozen=True)
+class BlockInformation:
+    """What the finite-size and composable rates share for a block of ``N`` symbols: ``m``
+    disclosed and ``n = N − m`` kept, ``I_AB`` at the true parameters and ``χ_BE`` at the
+    worst case of the estimators' intervals taken at their expected values (``inf`` where
+    the worst-case T is not positive)."""
+
+    block_size: NDArray[np.float64]
+    estimation_symbols: NDArray[np.float64]
+    key_symbols: NDArray[np.float64]
+    mutual_information_bits: NDArray[np.float64]
+    holevo_worst_bits: NDArray[np.float64]
+    worst: WorstCaseParameters
+
+
+def block_information(
     *,
     transmittance: ArrayLike,
     excess_noise_snu: ArrayLike,
     modulation_variance_snu: ArrayLike,
     block_size: ArrayLike,
     estimation_fraction: ArrayLike,
-    security: SecurityParameters,
+    epsilon_pe: float,
     detector_efficiency: ArrayLike = 1.0,
     electronic_noise_snu: ArrayLike = 0.0,
-    reconciliation_efficiency: ArrayLike = 1.0,
     detection: Detection = "homodyne",
     trusted_detector: bool = True,
-) -> FiniteSizeRate:
-    """Predicted LGG 2010 finite-size key rate for a block of ``N = block_size`` symbols.
-
-    ``m = estimation_fraction · N`` symbols are disclosed, ``n = N − m`` kept. ``I_AB`` uses the
-    true (expected) parameters, ``χ_BE`` the worst case from :func:`worst_case_parameters` at the
-    estimators' expected values. Vectorised (``block_size`` may be an array, e.g. a sweep).
-
-    Example: as ``N → ∞`` the rate tends to ``(1 − fraction) · K_asymptotic`` (tested).
-    """
+) -> BlockInformation:
+    """Split a block, and evaluate ``I_AB`` (expected) and ``χ_BE`` (worst case) for it."""
     big_n = np.asarray(block_size, dtype=float)
     frac = np.asarray(estimation_fraction, dtype=float)
     if np.any((frac <= 0) | (frac >= 1)):
@@ -265,7 +272,7 @@ def finite_size_gg02(
         modulation_variance_snu=modulation_variance_snu,
         detector_efficiency=detector_efficiency,
         electronic_noise_snu=electronic_noise_snu,
-        epsilon_pe=security.epsilon_pe,
+        epsilon_pe=epsilon_pe,
         detection=detection,
     )
     info = np.asarray(
@@ -292,7 +299,52 @@ def finite_size_gg02(
                 trusted_detector=trusted_detector,
             )
         )
-    chi = np.where(ok, chi, np.inf)
+    return BlockInformation(
+        block_size=big_n,
+        estimation_symbols=m,
+        key_symbols=n,
+        mutual_information_bits=info,
+        holevo_worst_bits=np.where(ok, chi, np.inf),
+        worst=worst,
+    )
+
+
+def finite_size_gg02(
+    *,
+    transmittance: ArrayLike,
+    excess_noise_snu: ArrayLike,
+    modulation_variance_snu: ArrayLike,
+    block_size: ArrayLike,
+    estimation_fraction: ArrayLike,
+    security: SecurityParameters,
+    detector_efficiency: ArrayLike = 1.0,
+    electronic_noise_snu: ArrayLike = 0.0,
+    reconciliation_efficiency: ArrayLike = 1.0,
+    detection: Detection = "homodyne",
+    trusted_detector: bool = True,
+) -> FiniteSizeRate:
+    """Predicted LGG 2010 finite-size key rate for a block of ``N = block_size`` symbols.
+
+    ``m = estimation_fraction · N`` symbols are disclosed, ``n = N − m`` kept. ``I_AB`` uses the
+    true (expected) parameters, ``χ_BE`` the worst case from :func:`worst_case_parameters` at the
+    estimators' expected values. Vectorised (``block_size`` may be an array, e.g. a sweep).
+
+    Example: as ``N → ∞`` the rate tends to ``(1 − fraction) · K_asymptotic`` (tested).
+    """
+    block = block_information(
+        transmittance=transmittance,
+        excess_noise_snu=excess_noise_snu,
+        modulation_variance_snu=modulation_variance_snu,
+        block_size=block_size,
+        estimation_fraction=estimation_fraction,
+        epsilon_pe=security.epsilon_pe,
+        detector_efficiency=detector_efficiency,
+        electronic_noise_snu=electronic_noise_snu,
+        detection=detection,
+        trusted_detector=trusted_detector,
+    )
+    big_n, m, n = block.block_size, block.estimation_symbols, block.key_symbols
+    info, chi, worst = block.mutual_information_bits, block.holevo_worst_bits, block.worst
     delta = np.asarray(
         delta_privacy_bits(
             key_symbols=n, epsilon_smooth=security.epsilon_smooth, epsilon_pa=security.epsilon_pa

@@ -2,25 +2,213 @@
 
 One command::
 
-    NUMBA_NUM_THREADS=1 .venv/bin/python benchmarks/met_fer.py --code met-r0.02 \
-        --n 1000000 --beta 0.93 0.95 --frames 8
+    .venv/bin/python benchmarks/met_fer.py --code met-r0.02 --n 1000000 \
+        --beta 0.95 --frames 100 --workers 2 --seed 7
 
 Same method as benchmarks/codes_fer.py (the shipped QC family), so the two tables compare:
 for each β, SNR = 2^(2R/β) − 1, Bob's bits are BPSK ±1 over real AWGN of variance 1/SNR, the
 syndrome is disclosed and Alice decodes with the project's numba syndrome sum-product decoder
 (layered, float32, ≤ ``--max-iter`` iterations). A frame fails when the syndrome is not met or
 the bits are wrong; "undetected" counts frames that met the syndrome with wrong bits (the hash
-catches those). Prints the machine, the git commit, the code build time, then one row per β.
+catches those).
+
+Reproducible and resumable: frame ``i`` at efficiency ``β`` draws its bits and noise from
+``default_rng([seed, round(1e4·β), i])`` only, so ``--first-frame`` extends a run and
+``--frame-ids`` re-decodes chosen frames (e.g. the failures, with a larger ``--max-iter``)
+bit-for-bit. ``--workers W`` decodes W frames at once in forked processes (the code is built
+once, before the fork; ``NUMBA_NUM_THREADS=1`` is set before numba is imported).
+``--summarize LOG…`` recomputes the summary rows from the per-frame lines of earlier logs
+(one row per code/β; frames counted once per (code, n, β, seed, index, max-iter)).
+
+Output: the machine, the git commit and the met.py blob, the code build time, one ``#   beta=``
+line per frame (in completion order), then one row per β: FER with its 95 % Wilson score
+interval (Wilson 1927) and the two-sided 95 % Clopper–Pearson upper bound (exact binomial),
+undetected errors, mean/median/p95/max iterations of the successful frames, wall seconds and
+decoder throughput (edge updates summed over workers / wall time).
 """
 
 from __future__ import annotations
 
+import os
+
+# Before anything can import numba: one thread per process (the parallelism is over frames).
+os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+
 import argparse
+import math
+import multiprocessing as mp
 import platform
+import re
 import subprocess
+import sys
 import time
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+
+_CODE: Any = None  # the LdpcCode, set in the parent before the workers fork
+_SIGMA: dict[float, float] = {}
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One decoded frame."""
+
+    beta: float
+    index: int
+    converged: bool
+    correct: bool
+    iterations: int
+    unsatisfied: int
+    seconds: float
+
+
+def frame_rng(seed: int, beta: float, index: int) -> np.random.Generator:
+    """The generator of frame ``index`` at efficiency ``beta`` (independent of everything else)."""
+    return np.random.default_rng([seed, round(beta * 10_000), index])
+
+
+def _decode_frame(task: tuple[float, int, int, int]) -> Frame:
+    beta, index, seed, max_iter = task
+    from cvqkd.reconciliation.decoder import decode
+
+    code = _CODE
+    sigma = _SIGMA[beta]
+    rng = frame_rng(seed, beta, index)
+    bits = rng.integers(0, 2, size=code.n_vars, dtype=np.uint8)
+    y = (1.0 - 2.0 * bits) + sigma * rng.standard_normal(code.n_vars)
+    syn = code.syndrome(bits)
+    t0 = time.perf_counter()
+    res = decode(code, 2.0 * y / sigma**2, syn, max_iterations=max_iter, backend="numba")
+    dt = time.perf_counter() - t0
+    unsat = int(np.count_nonzero(code.syndrome(res.bits) != syn))
+    return Frame(
+        beta=beta,
+        index=index,
+        converged=bool(res.converged),
+        correct=bool(np.array_equal(res.bits, bits)),
+        iterations=int(res.iterations),
+        unsatisfied=unsat,
+        seconds=dt,
+    )
+
+
+def wilson_interval(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """95 % Wilson score interval for a binomial proportion ``k/n`` (Wilson, JASA 22, 1927).
+
+    >>> [round(x, 4) for x in wilson_interval(0, 100)]
+    [0.0, 0.037]
+    """
+    if n == 0:
+        return (0.0, 1.0)
+    p = k / n
+    den = 1.0 + z * z / n
+    mid = (p + z * z / (2 * n)) / den
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
+    return (max(0.0, mid - half), min(1.0, mid + half))
+
+
+def clopper_pearson_upper(k: int, n: int, alpha: float = 0.05) -> float:
+    """Upper end of the two-sided ``1 − alpha`` Clopper–Pearson interval (Biometrika 26, 1934).
+
+    >>> round(clopper_pearson_upper(0, 100), 4)   # = 1 − 0.025^(1/100)
+    0.0362
+    """
+    from scipy.stats import beta as beta_dist
+
+    if n == 0 or k >= n:
+        return 1.0
+    return float(beta_dist.ppf(1 - alpha / 2, k + 1, n - k))
+
+
+def frame_line(f: Frame) -> str:
+    line = (
+        f"#   beta={f.beta}: frame={f.index} converged={f.converged} correct={f.correct} "
+        f"iter={f.iterations} seconds={f.seconds:.1f}"
+    )
+    if not (f.converged and f.correct):
+        line += f" unsat={f.unsatisfied}"
+    return line
+
+
+HEADER = (
+    "beta\tsnr\tsnr_db\tframes\tframe_errors\tundetected\tFER\twilson95_lo\twilson95_hi\t"
+    "cp95_hi\tmean_iter\tmedian_iter\tp95_iter\tmax_iter\tseconds\tMedges_s"
+)
+
+
+def summary_row(
+    *, beta_eff: float, snr: float, frames: list[Frame], wall_s: float, n_edges: int
+) -> str:
+    """One tab-separated summary row (see HEADER); iteration stats over successful frames."""
+    n = len(frames)
+    errors = sum(not (f.converged and f.correct) for f in frames)
+    undetected = sum(f.converged and not f.correct for f in frames)
+    lo, hi = wilson_interval(errors, n)
+    ok = np.array([f.iterations for f in frames if f.converged and f.correct], dtype=float)
+    if ok.size:
+        stats = f"{ok.mean():.1f}\t{np.median(ok):.0f}\t{np.percentile(ok, 95):.0f}\t{ok.max():.0f}"
+    else:
+        stats = "nan\tnan\tnan\tnan"
+    edge_updates = sum(f.iterations for f in frames) * float(n_edges)
+    medges = edge_updates / wall_s / 1e6 if wall_s > 0 else float("nan")
+    return (
+        f"{beta_eff:.4f}\t{snr:.5f}\t{10 * np.log10(snr):.3f}\t{n}\t{errors}\t{undetected}\t"
+        f"{errors / max(n, 1):.3f}\t{lo:.3f}\t{hi:.3f}\t{clopper_pearson_upper(errors, n):.3f}\t"
+        f"{stats}\t{wall_s:.1f}\t{medges:.1f}"
+    )
+
+
+_LINE = re.compile(
+    r"#\s+beta=(?P<beta>[0-9.]+): frame=(?P<i>\d+) converged=(?P<c>\w+) correct=(?P<r>\w+) "
+    r"iter=(?P<it>\d+) seconds=(?P<s>[0-9.]+)(?: unsat=(?P<u>\d+))?"
+)
+_RUN = re.compile(r"# run: code=(?P<code>\S+) n=(?P<n>\d+) seed=(?P<seed>\d+) max_iter=(?P<mi>\d+)")
+
+
+def summarize(paths: list[str]) -> None:
+    """Summary rows recomputed from the per-frame lines of ``paths`` (logs of this script)."""
+    from cvqkd.reconciliation.design import snr_for_efficiency
+
+    groups: dict[tuple[str, int, float, int], dict[tuple[int, int], Frame]] = {}
+    seconds: dict[tuple[str, int, float, int], float] = {}
+    meta: dict[str, tuple[float, int]] = {}
+    for path in paths:
+        run = None
+        with open(path, encoding="utf-8") as fh:
+            for raw in fh:
+                m = _RUN.match(raw)
+                if m:
+                    run = (m["code"], int(m["n"]), int(m["seed"]), int(m["mi"]))
+                    continue
+                mm = re.search(r"E=(\d+) rate=([0-9.]+)", raw)
+                if mm and run:
+                    meta[run[0]] = (float(mm[2]), int(mm[1]))
+                m = _LINE.match(raw)
+                if m and run:
+                    f = Frame(
+                        beta=float(m["beta"]),
+                        index=int(m["i"]),
+                        converged=m["c"] == "True",
+                        correct=m["r"] == "True",
+                        iterations=int(m["it"]),
+                        unsatisfied=int(m["u"] or 0),
+                        seconds=float(m["s"]),
+                    )
+                    key = (run[0], run[1], f.beta, run[3])
+                    groups.setdefault(key, {})[(run[2], f.index)] = f
+                    seconds[key] = seconds.get(key, 0.0) + f.seconds
+    print("# code\tn\tmax_iter\t" + HEADER + "  (seconds = sum of per-frame decode seconds)")
+    for key in sorted(groups):
+        code, n, beta, mi = key
+        rate, n_edges = meta[code]
+        snr = float(snr_for_efficiency(rate=rate, beta=beta))
+        frames = list(groups[key].values())
+        row = summary_row(
+            beta_eff=beta, snr=snr, frames=frames, wall_s=seconds[key], n_edges=n_edges
+        )
+        print(f"{code}\t{n}\t{mi}\t{row}")
 
 
 def main() -> None:
@@ -29,68 +217,87 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=100_000)
     ap.add_argument("--beta", type=float, nargs="+", default=[0.90, 0.93, 0.95])
     ap.add_argument("--frames", type=int, default=10)
-    ap.add_argument("--batch", type=int, default=1)
+    ap.add_argument("--first-frame", type=int, default=0, help="index of the first frame")
+    ap.add_argument("--frame-ids", type=int, nargs="+", help="decode exactly these frames")
+    ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--max-iter", type=int, default=500)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--summarize", nargs="+", metavar="LOG", help="summarise earlier logs")
     args = ap.parse_args()
+    if args.summarize:
+        summarize(args.summarize)
+        return
 
-    from cvqkd.reconciliation.decoder import decode
+    global _CODE
+    import cvqkd
     from cvqkd.reconciliation.design import efficiency, snr_for_efficiency
     from cvqkd.reconciliation.met import ENSEMBLES, load_met_code
 
     t0 = time.perf_counter()
     code = load_met_code(args.code, n_target=args.n)
     build_s = time.perf_counter() - t0
+    _CODE = code
     rate = code.rate
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
-    ).stdout.strip()
+    here = os.path.dirname(os.path.abspath(cvqkd.__file__))
+
+    def git(*cmd: str) -> str:
+        out = subprocess.run(["git", *cmd], capture_output=True, text=True, check=False)
+        return out.stdout.strip()
+
+    met_py = os.path.join(here, "reconciliation", "met.py")
     print(f"# machine: {platform.platform()} / {platform.processor() or platform.machine()}")
     print(
-        f"# commit: {commit}  code: {code.name} n={code.n_vars} m={code.n_checks} "
+        f"# cpus: {os.cpu_count()}  load: {' '.join(f'{x:.2f}' for x in os.getloadavg())}  "
+        f"workers: {args.workers}  NUMBA_NUM_THREADS={os.environ['NUMBA_NUM_THREADS']}  "
+        f"python {sys.version.split()[0]}"
+    )
+    print(
+        f"# commit: {git('rev-parse', '--short', 'HEAD')}  met.py blob: "
+        f"{git('hash-object', met_py)[:7]}  cvqkd from {here}"
+    )
+    print(
+        f"# code: {code.name} n={code.n_vars} m={code.n_checks} "
         f"E={code.n_edges} rate={rate:.5f}  built in {build_s:.1f} s  "
         f"source: {ENSEMBLES[args.code].source}"
     )
-    print("beta\tsnr\tsnr_db\tframes\tframe_errors\tundetected\tFER\tmean_iter\tseconds\tMedges_s")
-    rng = np.random.default_rng(args.seed)
+    print(f"# run: code={args.code} n={code.n_vars} seed={args.seed} max_iter={args.max_iter}")
+    ids = args.frame_ids or list(range(args.first_frame, args.first_frame + args.frames))
+    print(f"# frames: {ids[0]}..{ids[-1]} ({len(ids)})" if ids else "# frames: none", flush=True)
+    results: list[tuple[float, float, list[Frame], float]] = []
+    ctx = mp.get_context("fork")
     for beta in args.beta:
         snr = float(snr_for_efficiency(rate=rate, beta=beta))
-        sigma = 1.0 / np.sqrt(snr)
-        errors = undetected = done = 0
-        iters: list[int] = []
-        edge_updates = 0.0
+        _SIGMA[beta] = 1.0 / math.sqrt(snr)
+        tasks = [(beta, i, args.seed, args.max_iter) for i in ids]
+        frames: list[Frame] = []
         t1 = time.perf_counter()
-        while done < args.frames:
-            b = min(args.batch, args.frames - done)
-            bits = rng.integers(0, 2, size=(b, code.n_vars), dtype=np.uint8)
-            y = (1.0 - 2.0 * bits) + sigma * rng.standard_normal((b, code.n_vars))
-            res = decode(
-                code,
-                2.0 * y / sigma**2,
-                code.syndrome(bits),
-                max_iterations=args.max_iter,
-                backend="numba",
-            )
-            right = np.all(res.bits == bits, axis=1)
-            for c, r, it in zip(
-                np.atleast_1d(res.converged), right, np.atleast_1d(res.iterations), strict=True
-            ):
-                print(
-                    f"#   beta={beta}: converged={bool(c)} correct={bool(r)} iter={int(it)}",
-                    flush=True,
-                )
-            errors += int(np.count_nonzero(~(res.converged & right)))
-            undetected += int(np.count_nonzero(res.converged & ~right))
-            iters.extend(np.atleast_1d(res.iterations).tolist())
-            edge_updates += float(np.sum(res.iterations)) * code.n_edges
-            done += b
+        if args.workers > 1:
+            with ctx.Pool(args.workers) as pool:
+                for f in pool.imap_unordered(_decode_frame, tasks, chunksize=1):
+                    frames.append(f)
+                    print(frame_line(f), flush=True)
+        else:
+            for t in tasks:
+                f = _decode_frame(t)
+                frames.append(f)
+                print(frame_line(f), flush=True)
         dt = time.perf_counter() - t1
+        beta_eff = float(efficiency(rate=rate, snr=snr))
+        results.append((beta_eff, snr, frames, dt))
+        print(HEADER)
         print(
-            f"{efficiency(rate=rate, snr=snr):.4f}\t{snr:.5f}\t{10 * np.log10(snr):.3f}\t"
-            f"{done}\t{errors}\t{undetected}\t{errors / done:.3f}\t{np.mean(iters):.1f}\t"
-            f"{dt:.1f}\t{edge_updates / dt / 1e6:.1f}",
-            flush=True,
+            summary_row(beta_eff=beta_eff, snr=snr, frames=frames, wall_s=dt, n_edges=code.n_edges)
         )
+        failed = sorted(f.index for f in frames if not (f.converged and f.correct))
+        print(f"# failed frames at beta={beta}: {' '.join(map(str, failed)) or 'none'}", flush=True)
+    if len(results) > 1:
+        print("# all β:")
+        print(HEADER)
+        for beta_eff, snr, frames, dt in results:
+            row = summary_row(
+                beta_eff=beta_eff, snr=snr, frames=frames, wall_s=dt, n_edges=code.n_edges
+            )
+            print(row)
 
 
 if __name__ == "__main__":

@@ -173,18 +173,21 @@ def summarize(paths: list[str]) -> None:
 
     groups: dict[tuple[str, int, float, int], dict[tuple[int, int], Frame]] = {}
     seconds: dict[tuple[str, int, float, int], float] = {}
-    meta: dict[str, tuple[float, int]] = {}
+    meta: dict[tuple[str, int], tuple[float, int]] = {}
     for path in paths:
         run = None
+        code_meta = (float("nan"), 0)
         with open(path, encoding="utf-8") as fh:
             for raw in fh:
+                mm = re.search(r"E=(\d+) rate=([0-9.]+)", raw)
+                if mm:
+                    code_meta = (float(mm[2]), int(mm[1]))
+                    continue
                 m = _RUN.match(raw)
                 if m:
                     run = (m["code"], int(m["n"]), int(m["seed"]), int(m["mi"]))
+                    meta[(run[0], run[1])] = code_meta
                     continue
-                mm = re.search(r"E=(\d+) rate=([0-9.]+)", raw)
-                if mm and run:
-                    meta[run[0]] = (float(mm[2]), int(mm[1]))
                 m = _LINE.match(raw)
                 if m and run:
                     f = Frame(
@@ -202,7 +205,7 @@ def summarize(paths: list[str]) -> None:
     print("# code\tn\tmax_iter\t" + HEADER + "  (seconds = sum of per-frame decode seconds)")
     for key in sorted(groups):
         code, n, beta, mi = key
-        rate, n_edges = meta[code]
+        rate, n_edges = meta[(code, n)]
         snr = float(snr_for_efficiency(rate=rate, beta=beta))
         frames = list(groups[key].values())
         row = summary_row(

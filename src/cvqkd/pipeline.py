@@ -363,10 +363,12 @@ def layout_for(desc: dict[str, Any]) -> Any:
 def _choose_code(cfg: PipelineConfig, snr: float) -> dict[str, Any]:
     if cfg.code is not None:
         return dict(cfg.code)
+    from cvqkd.reconciliation.codes import member_for_rate
     from cvqkd.reconciliation.mdr import awgn_capacity
 
     rate = cfg.beta * float(awgn_capacity(snr=snr))
-    return {"source": "family", "rate": rate, "frame_length": cfg.frame_length}
+    name = member_for_rate(rate=rate)
+    return {"source": "family", "name": name, "rate": rate, "frame_length": cfg.frame_length}
 
 
 def _dimension(n_data: int) -> int:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from cvqkd.cli.main import run
-from cvqkd.reconciliation.codes import FAMILY
+from cvqkd.reconciliation.codes import FAMILY, met_codes
 
 
 def _json(capsys: pytest.CaptureFixture[str], argv: list[str]) -> dict:  # type: ignore[type-arg]
@@ -20,10 +20,15 @@ def _json(capsys: pytest.CaptureFixture[str], argv: list[str]) -> dict:  # type:
 def test_list_json(capsys: pytest.CaptureFixture[str]) -> None:
     out = _json(capsys, ["codes", "list", "--json"])
     names = [c["name"] for c in out["codes"]]
-    assert names == [s.name for s in FAMILY]
+    assert names == [*met_codes(), *(s.name for s in FAMILY)]
     for c in out["codes"]:
-        assert c["block_lengths"] == [100_000, 1_000_000]
-        assert 0 < c["pexit_beta"] < 1
+        assert 0 < c["threshold_beta"] < 1
+        assert c["threshold_snr_db"] == pytest.approx(10 * math.log10(c["threshold_snr"]))
+        if c["family"] == "qc":
+            assert c["block_lengths"] == [100_000, 1_000_000]
+            assert c["threshold_method"] == "PEXIT"
+        else:
+            assert c["unit"] > 0 and c["threshold_method"] == "EXIT"
 
 
 def test_show_json(capsys: pytest.CaptureFixture[str]) -> None:
@@ -33,10 +38,19 @@ def test_show_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert out["generator"].startswith("cvqkd codes design --name rl-r0.2")
 
 
+def test_show_met_json(capsys: pytest.CaptureFixture[str]) -> None:
+    out = _json(capsys, ["codes", "show", "met-r0.02", "--json"])
+    assert out["family"] == "met" and out["rate"] == pytest.approx(0.02)
+    unit = out["unit"]
+    assert sum(t["count"] for t in out["variable_types"]) == unit
+    assert unit - sum(t["count"] for t in out["check_types"]) == round(0.02 * unit)
+
+
 def test_select_json(capsys: pytest.CaptureFixture[str]) -> None:
-    # SNR −15.3 dB = 0.0295 at β = 0.95 asks for rate 0.0199: the rate-0.02 member, shortened
+    # SNR −15.3 dB = 0.0295 at β = 0.95 asks for rate 0.0199: the rate-0.02 MET member,
+    # shortened (the MET family serves rates up to 0.02, docs/met-codes.md)
     out = _json(capsys, ["codes", "select", "--snr-db", "-15.3", "--beta", "0.95", "--json"])
-    assert out["mother"] == "rl-r0.02"
+    assert out["mother"] == "met-r0.02" and out["family"] == "met" and out["shortened"] > 0
     assert out["rate"] == pytest.approx(0.95 * 0.5 * math.log2(1 + 10**-1.53), rel=1e-3)
     assert out["n_vars"] == 1_000_000
 

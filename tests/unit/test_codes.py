@@ -15,9 +15,15 @@ from cvqkd.reconciliation.codes import (
     CodeSpec,
     adapt,
     available_codes,
+    code_family,
+    code_for_rate,
+    code_rate,
     load_code,
     load_code_data,
+    member_for_rate,
+    met_codes,
     predicted_beta,
+    qc_codes,
     select_code,
 )
 from cvqkd.reconciliation.construction import canonical_edges, count_4cycles_base
@@ -27,7 +33,13 @@ NAMES = [s.name for s in FAMILY]
 
 
 def test_every_family_member_is_shipped() -> None:
-    assert available_codes() == tuple(NAMES)
+    assert qc_codes() == tuple(NAMES)
+    assert available_codes() == met_codes() + qc_codes()
+    assert {"met-r0.01", "met-r0.02"} <= set(met_codes())
+    assert all(code_family(n) == "met" for n in met_codes())
+    assert all(code_family(n) == "qc" for n in qc_codes())
+    with pytest.raises(ConfigError, match="no shipped code"):
+        code_family("ldpc-r0.5")
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -166,21 +178,47 @@ def test_shortening_gives_the_claimed_rate(rate: float) -> None:
 def test_select_code_picks_nearest_member() -> None:
     from cvqkd.reconciliation.design import snr_for_efficiency
 
+    qc = qc_codes()
     for spec in FAMILY:
         snr = float(snr_for_efficiency(rate=spec.rate, beta=0.95))
-        a = select_code(snr=snr, beta=0.95, n_target=100_000)
+        a = select_code(snr=snr, beta=0.95, n_target=100_000, names=qc)
         assert a.mother == spec.name
         assert a.rate == pytest.approx(spec.rate, rel=1e-3)
     # between members: truncate the lower-rate one (measured better than shortening)
     snr = float(snr_for_efficiency(rate=0.017, beta=0.9))
-    a = select_code(snr=snr, beta=0.9, n_target=100_000)
+    a = select_code(snr=snr, beta=0.9, n_target=100_000, names=qc)
     assert a.mother == "rl-r0.01" and a.shortened.size == 0
     assert a.rate == pytest.approx(0.017, rel=1e-3)
     # below the lowest member: shorten it
-    a = select_code(snr=float(snr_for_efficiency(rate=0.008, beta=0.9)), beta=0.9, n_target=100_000)
+    a = select_code(
+        snr=float(snr_for_efficiency(rate=0.008, beta=0.9)), beta=0.9, n_target=100_000, names=qc
+    )
     assert a.mother == "rl-r0.01" and a.shortened.size > 0
     with pytest.raises(ConfigError):
         select_code(snr=-1.0, beta=0.95)
+
+
+def test_low_rates_use_the_met_family() -> None:
+    # the rule of codes.member_for_rate, member by member: the MET family up to its highest
+    # rate (+5 % truncation), small truncations of the member below, otherwise shortening of
+    # the member above; the QC family above that
+    rates = {n: code_rate(n) for n in met_codes()}
+    top = max(rates.values())
+    for name, r in rates.items():
+        assert member_for_rate(rate=r) == name
+        a = code_for_rate(rate=r, n_target=100_000)
+        assert a.mother == name and a.shortened.size == 0 and a.rate == pytest.approx(r)
+        a = code_for_rate(rate=r * 1.04, n_target=100_000)  # small step up: truncate
+        assert a.mother == name and a.shortened.size == 0
+        assert a.rate == pytest.approx(r * 1.04, rel=1e-3)
+        assert a.code.n_vars - a.code.n_checks == load_code(name, n_target=100_000).n_vars * r
+    lowest = min(rates, key=lambda n: rates[n])
+    a = code_for_rate(rate=rates[lowest] * 0.8, n_target=100_000)  # below: shorten the lowest
+    assert a.mother == lowest and a.shortened.size > 0
+    assert a.rate == pytest.approx(rates[lowest] * 0.8, rel=1e-3)
+    assert member_for_rate(rate=top * 1.2).startswith("rl-")
+    a = select_code(snr=0.0296, beta=0.95, n_target=100_000)
+    assert a.mother == "met-r0.02" and a.rate == pytest.approx(0.02, rel=1e-3)
 
 
 def test_predicted_beta_of_mother_and_truncation() -> None:

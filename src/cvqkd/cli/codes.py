@@ -14,7 +14,7 @@ from cvqkd.errors import ConfigError
 def register(app: typer.Typer) -> None:
     """Attach the ``codes`` command group to the root app."""
     codes = typer.Typer(
-        help="Low-rate QC Raptor-like MET-LDPC codes: list, show, design (regenerate), select.",
+        help="Low-rate LDPC codes (MET and QC Raptor-like): list, show, design (QC), select.",
         no_args_is_help=True,
     )
 
@@ -22,41 +22,28 @@ def register(app: typer.Typer) -> None:
     def list_cmd(
         as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     ) -> None:
-        """List the shipped codes with their PEXIT thresholds and asymptotic efficiency."""
-        import math
-
+        """List the shipped codes (MET and QC families) with their thresholds."""
         from cvqkd.cli.output import print_json, print_table
-        from cvqkd.reconciliation.codes import available_codes, load_code_data
+        from cvqkd.reconciliation.codes import available_codes
 
-        rows: list[dict[str, Any]] = []
-        for name in available_codes():
-            d = load_code_data(name)
-            rows.append(
-                {
-                    "name": name,
-                    "rate": d.rate,
-                    "base_shape": list(d.protograph.shape),
-                    "block_lengths": [d.n_vars(z) for z in d.liftings],
-                    "pexit_threshold_snr": d.threshold_snr,
-                    "pexit_threshold_snr_db": 10 * math.log10(d.threshold_snr),
-                    "pexit_beta": d.beta,
-                }
-            )
+        rows = [_summary(name) for name in available_codes()]
         if as_json:
             print_json({"codes": rows})
             return
         print_table(
-            "Shipped codes (PEXIT thresholds, BIAWGN)",
-            ["name", "rate", "base m×n", "n", "SNR* (lin)", "SNR* (dB)", "β*"],
+            "Shipped codes (BIAWGN thresholds: PEXIT for QC, EXIT for MET — optimistic there)",
+            ["name", "family", "rate", "structure", "n", "SNR* (dB)", "β*"],
             [
                 [
                     r["name"],
+                    r["family"],
                     r["rate"],
-                    "{}×{}".format(*r["base_shape"]),
-                    ", ".join(str(n) for n in r["block_lengths"]),
-                    r["pexit_threshold_snr"],
-                    r["pexit_threshold_snr_db"],
-                    r["pexit_beta"],
+                    r["structure"],
+                    ", ".join(str(n) for n in r["block_lengths"])
+                    if r["block_lengths"]
+                    else f"k × {r['unit']}",
+                    r["threshold_snr_db"],
+                    r["threshold_beta"],
                 ]
                 for r in rows
             ],
@@ -64,54 +51,28 @@ def register(app: typer.Typer) -> None:
 
     @codes.command("show")
     def show_cmd(
-        name: str = typer.Argument(..., help="Code name, e.g. rl-r0.02 (see `cvqkd codes list`)."),
+        name: str = typer.Argument(
+            ..., help="Code name, e.g. met-r0.02 or rl-r0.2 (see `cvqkd codes list`)."
+        ),
         check: bool = typer.Option(
-            False, "--check", help="Recompute the PEXIT threshold and count 4-cycles."
+            False, "--check", help="Recompute the threshold and count 4-cycles (n = 10^5)."
         ),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     ) -> None:
-        """Show one code: precode, extension-row profile, degrees, liftings."""
-        import numpy as np
-
+        """Show one code: its degree structure, block lengths and threshold."""
         from cvqkd.cli.output import console, print_json, print_table
-        from cvqkd.reconciliation.codes import load_code_data
+        from cvqkd.reconciliation.codes import code_family
 
-        d = load_code_data(name)
-        p = d.protograph
-        ext = p.base[p.n_precode :, : p.n_core]
-        pats, counts = np.unique(ext, axis=0, return_counts=True)
-        info = {
-            "name": d.name,
-            "rate": d.rate,
-            "base_shape": list(p.shape),
-            "n_core": p.n_core,
-            "n_precode": p.n_precode,
-            "precode_rows": p.base[: p.n_precode, : p.n_core].tolist(),
-            "core_column_degrees": p.column_degrees()[: p.n_core].tolist(),
-            "extension_patterns": [
-                {"core_edges": pat.tolist(), "rows": int(c)}
-                for pat, c in zip(pats, counts, strict=True)
-            ],
-            "liftings": {str(z): d.n_vars(z) for z in d.liftings},
-            "pexit_threshold_snr": d.threshold_snr,
-            "pexit_beta": d.beta,
-            "generator": d.generator,
-        }
-        if check:
-            from cvqkd.reconciliation.construction import count_4cycles_base
-            from cvqkd.reconciliation.design import efficiency, pexit_threshold_snr
-
-            thr = pexit_threshold_snr(p)
-            info["recomputed_threshold_snr"] = thr
-            info["recomputed_beta"] = float(efficiency(rate=p.rate, snr=thr))
-            info["four_cycles"] = {
-                str(z): count_4cycles_base(p.base, s, lifting=z) for z, s in d.shifts.items()
-            }
+        if code_family(name) == "met":
+            info = _met_details(name, check=check)
+        else:
+            info = _qc_details(name, check=check)
         if as_json:
             print_json(info)
             return
-        print_table(f"{d.name}", ["field", "value"], [[k, json.dumps(v)] for k, v in info.items()])
-        console.print(f"regenerate: {d.generator}")
+        print_table(f"{name}", ["field", "value"], [[k, json.dumps(v)] for k, v in info.items()])
+        if "generator" in info:
+            console.print(f"regenerate: {info['generator']}")
 
     @codes.command("design")
     def design_cmd(
@@ -186,13 +147,14 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Choose the code and rate adaptation for a measured SNR and target β."""
         from cvqkd.cli.output import print_json, print_table
-        from cvqkd.reconciliation.codes import select_code
+        from cvqkd.reconciliation.codes import code_family, select_code
 
         if not 0 < beta <= 1:
             raise ConfigError(f"--beta must be in (0, 1], got {beta}")
         a = select_code(snr=10 ** (snr_db / 10), beta=beta, n_target=n)
         info = {
             "mother": a.mother,
+            "family": code_family(a.mother),
             "lifting": a.lifting,
             "rate": a.rate,
             "n_vars": a.code.n_vars,
@@ -208,3 +170,102 @@ def register(app: typer.Typer) -> None:
             print_table("Selected code", ["field", "value"], list(info.items()))
 
     app.add_typer(codes, name="codes")
+
+
+def _summary(name: str) -> dict[str, Any]:
+    """One row of ``codes list`` for either family."""
+    import math
+
+    from cvqkd.reconciliation.codes import code_family, load_code_data
+
+    if code_family(name) == "met":
+        from cvqkd.reconciliation.met import ENSEMBLES, exit_threshold_snr, threshold_beta
+
+        ens = ENSEMBLES[name]
+        thr = exit_threshold_snr(ens)
+        return {
+            "name": name,
+            "family": "met",
+            "rate": ens.rate,
+            "structure": f"MET, {ens.n_edge_types} edge types",
+            "unit": ens.unit,
+            "block_lengths": [],
+            "threshold_method": "EXIT",
+            "threshold_snr": thr,
+            "threshold_snr_db": 10 * math.log10(thr),
+            "threshold_beta": threshold_beta(ens, thr),
+        }
+    d = load_code_data(name)
+    return {
+        "name": name,
+        "family": "qc",
+        "rate": d.rate,
+        "structure": "base {}×{}".format(*d.protograph.shape),
+        "unit": None,
+        "block_lengths": [d.n_vars(z) for z in d.liftings],
+        "threshold_method": "PEXIT",
+        "threshold_snr": d.threshold_snr,
+        "threshold_snr_db": 10 * math.log10(d.threshold_snr),
+        "threshold_beta": d.beta,
+    }
+
+
+def _met_details(name: str, *, check: bool) -> dict[str, Any]:
+    from cvqkd.reconciliation.met import ENSEMBLES, count_four_cycles, load_met_code
+
+    ens = ENSEMBLES[name]
+    info = _summary(name)
+    info.update(
+        {
+            "variable_types": [{"count": c, "degrees": list(d)} for c, d in ens.var_types],
+            "check_types": [{"count": c, "degrees": list(d)} for c, d in ens.check_types],
+            "edges_per_unit": ens.edges_per_unit.tolist(),
+            "seed": ens.seed,
+            "source": ens.source,
+        }
+    )
+    if check:
+        code = load_met_code(name, n_target=100_000)
+        info["checked_n"] = code.n_vars
+        info["four_cycles"] = count_four_cycles(code)
+    return info
+
+
+def _qc_details(name: str, *, check: bool) -> dict[str, Any]:
+    import numpy as np
+
+    from cvqkd.reconciliation.codes import load_code_data
+
+    d = load_code_data(name)
+    p = d.protograph
+    ext = p.base[p.n_precode :, : p.n_core]
+    pats, counts = np.unique(ext, axis=0, return_counts=True)
+    info: dict[str, Any] = {
+        "name": d.name,
+        "family": "qc",
+        "rate": d.rate,
+        "base_shape": list(p.shape),
+        "n_core": p.n_core,
+        "n_precode": p.n_precode,
+        "precode_rows": p.base[: p.n_precode, : p.n_core].tolist(),
+        "core_column_degrees": p.column_degrees()[: p.n_core].tolist(),
+        "extension_patterns": [
+            {"core_edges": pat.tolist(), "rows": int(c)}
+            for pat, c in zip(pats, counts, strict=True)
+        ],
+        "liftings": {str(z): d.n_vars(z) for z in d.liftings},
+        "pexit_threshold_snr": d.threshold_snr,
+        "pexit_beta": d.beta,
+        "generator": d.generator,
+    }
+    if check:
+        from cvqkd.reconciliation.construction import count_4cycles_base
+        from cvqkd.reconciliation.design import efficiency, pexit_threshold_snr
+
+        thr = pexit_threshold_snr(p)
+        info["recomputed_threshold_snr"] = thr
+        info["recomputed_beta"] = float(efficiency(rate=p.rate, snr=thr))
+        info["four_cycles"] = {
+            str(z): count_4cycles_base(p.base, s, lifting=z) for z, s in d.shifts.items()
+        }
+    return info

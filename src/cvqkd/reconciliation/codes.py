@@ -31,7 +31,7 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -48,14 +48,21 @@ __all__ = [
     "CodeSpec",
     "adapt",
     "available_codes",
+    "code_family",
+    "code_for_rate",
+    "code_rate",
     "design_code",
     "load_code",
     "load_code_data",
+    "member_for_rate",
+    "met_codes",
     "predicted_beta",
+    "qc_codes",
     "select_code",
 ]
 
 CODE_DATA_DIR = Path(__file__).parent / "code_data"
+Family = Literal["met", "qc"]
 SCHEMA_VERSION = 1
 
 
@@ -233,11 +240,49 @@ def design_code(
     )
 
 
-def available_codes() -> tuple[str, ...]:
-    """Names of the shipped codes, lowest rate first."""
+def qc_codes() -> tuple[str, ...]:
+    """Names of the shipped QC Raptor-like codes (``code_data/*.json``), lowest rate first."""
     names = [p.stem for p in CODE_DATA_DIR.glob("*.json")]
     order = {s.name: i for i, s in enumerate(FAMILY)}
     return tuple(sorted(names, key=lambda n: (order.get(n, len(order)), n)))
+
+
+def met_codes() -> tuple[str, ...]:
+    """Names of the shipped MET codes (:data:`cvqkd.reconciliation.met.ENSEMBLES`), by rate."""
+    from cvqkd.reconciliation.met import ENSEMBLES
+
+    return tuple(sorted(ENSEMBLES, key=lambda n: (ENSEMBLES[n].rate, n)))
+
+
+def available_codes() -> tuple[str, ...]:
+    """Names of every shipped code, both families: MET (``met-*``) then QC (``rl-*``).
+
+    >>> [n for n in available_codes() if n.endswith("r0.02")]
+    ['met-r0.02', 'rl-r0.02']
+    """
+    return met_codes() + qc_codes()
+
+
+def code_family(name: str) -> Family:
+    """``"met"`` (:mod:`~cvqkd.reconciliation.met`) or ``"qc"`` (this module's QC family)."""
+    if name in met_codes():
+        return "met"
+    if name in qc_codes():
+        return "qc"
+    raise ConfigError(f"no shipped code named {name!r}; available: {', '.join(available_codes())}")
+
+
+def code_rate(name: str) -> float:
+    """Design rate of the shipped code ``name`` (either family).
+
+    >>> code_rate("met-r0.01"), code_rate("rl-r0.05")
+    (0.01, 0.05)
+    """
+    if code_family(name) == "met":
+        from cvqkd.reconciliation.met import ENSEMBLES
+
+        return ENSEMBLES[name].rate
+    return load_code_data(name).rate
 
 
 @functools.lru_cache(maxsize=16)
@@ -245,6 +290,8 @@ def load_code_data(name: str) -> CodeData:
     """Load a shipped family member by name (``"rl-r0.02"``)."""
     path = CODE_DATA_DIR / f"{name}.json"
     if not path.is_file():
+        if name in met_codes():
+            raise ConfigError(f"{name!r} is a MET code: it has no protograph data")
         raise ConfigError(
             f"no shipped code named {name!r}; available: {', '.join(available_codes())}"
         )
@@ -267,12 +314,19 @@ def _lifted(name: str, lifting: int) -> LdpcCode:
 
 
 def load_code(name: str, *, n_target: int = 1_000_000, lifting: int | None = None) -> LdpcCode:
-    """The lifted mother code ``name`` as an :class:`LdpcCode` (cached).
+    """The mother code ``name`` (either family) as an :class:`LdpcCode` (cached).
 
-    ``lifting`` picks ``Z`` directly; otherwise the lifting with ``n`` closest to
+    QC family: ``lifting`` picks ``Z`` directly; otherwise the lifting with ``n`` closest to
     ``n_target``. Columns: core block columns first, then the degree-one columns; rows:
-    precode block rows first.
+    precode block rows first. MET family: built from its seed at ``n_target`` rounded to the
+    ensemble's unit (:func:`cvqkd.reconciliation.met.load_met_code`); ``lifting`` must be None.
     """
+    if code_family(name) == "met":
+        if lifting is not None:
+            raise ConfigError(f"{name!r} is a MET code: it has no lifting")
+        from cvqkd.reconciliation.met import load_met_code
+
+        return load_met_code(name, n_target=n_target)
     data = load_code_data(name)
     z = data.lifting_for(n_target) if lifting is None else int(lifting)
     return _lifted(name, z)
@@ -358,10 +412,17 @@ def adapt(name: str, *, rate: float, n_target: int = 1_000_000) -> AdaptedCode:
     core bits, spread evenly over the core. The achieved rate is at most the request and
     within one bit of it (``n'`` or ``s`` rounded up), and is reported exactly.
 
+    MET codes (``met-*``) are adapted by :func:`cvqkd.reconciliation.met.adapt_met` (same
+    two operations on a random graph).
+
     >>> a = adapt("rl-r0.02", rate=0.025, n_target=100_000)
     >>> round(a.rate, 4), a.code.n_vars - a.code.n_checks
     (0.025, 2000)
     """
+    if code_family(name) == "met":
+        from cvqkd.reconciliation.met import adapt_met
+
+        return adapt_met(name, rate=rate, n_target=n_target)
     data = load_code_data(name)
     z = data.lifting_for(n_target)
     mother = _lifted(name, z)
@@ -402,45 +463,107 @@ def adapt(name: str, *, rate: float, n_target: int = 1_000_000) -> AdaptedCode:
     )
 
 
+#: Largest truncation of a MET member (target rate / member rate − 1): truncation removes
+#: extension checks at random and lowers the core's type-2 degrees, which the ensembles were
+#: not designed for (docs/met-codes.md); above this a higher member is shortened instead.
+MET_MAX_TRUNCATION = 0.05
+
+
+def member_for_rate(*, rate: float, names: tuple[str, ...] | None = None) -> str:
+    """Which shipped code to adapt to ``rate`` (truncated if its rate is lower, else shortened).
+
+    Rule (measured at n = 10^6, docs/met-codes.md and docs/codes.md):
+
+    * rates up to the highest MET member (+ :data:`MET_MAX_TRUNCATION`) use the MET family,
+      which reaches β ≈ 0.93–0.95 where the QC family stops at ≈ 0.88–0.90: the member just
+      below ``rate`` is truncated when that is a small step (≤ 5 %), otherwise the member just
+      above is shortened; below the lowest member that one is shortened;
+    * higher rates use the QC family: the member with the largest rate ``<= rate`` is
+      truncated, unless one within 3 % above can be shortened slightly; below its lowest
+      member, that one is shortened (truncating rl-r0.01 to 0.017 decoded 6/6 frames at
+      β = 0.88, shortening rl-r0.02 to 0.017 only 2/6).
+
+    ``names`` restricts the pool (e.g. ``qc_codes()``).
+
+    >>> member_for_rate(rate=0.0098), member_for_rate(rate=0.015), member_for_rate(rate=0.1)
+    ('met-r0.01', 'met-r0.02', 'rl-r0.1')
+    """
+    if not 0.0 < rate < 1.0:
+        raise ConfigError(f"rate must be in (0, 1), got {rate}")
+    pool = names if names is not None else available_codes()
+    if not pool:
+        raise ConfigError("no shipped codes found")
+    rates = {nm: code_rate(nm) for nm in pool}
+    met = sorted((nm for nm in pool if code_family(nm) == "met"), key=lambda nm: rates[nm])
+    qc = [nm for nm in pool if code_family(nm) == "qc"]
+    if met and (rate <= rates[met[-1]] * (1.0 + MET_MAX_TRUNCATION) or not qc):
+        below = [nm for nm in met if rates[nm] <= rate]
+        above = [nm for nm in met if rates[nm] >= rate]
+        if below and rate <= rates[below[-1]] * (1.0 + MET_MAX_TRUNCATION):
+            chosen = below[-1]
+        elif above:
+            chosen = above[0]
+        else:
+            chosen = met[-1]
+        return chosen
+    near = [nm for nm in qc if rate <= rates[nm] <= rate * 1.03]
+    below_qc = [nm for nm in qc if rates[nm] <= rate]
+    if near:
+        chosen = min(near, key=lambda nm: rates[nm])
+    elif below_qc:
+        chosen = max(below_qc, key=lambda nm: rates[nm])
+    else:
+        chosen = min(qc, key=lambda nm: rates[nm])
+    return chosen
+
+
+def code_for_rate(
+    *, rate: float, n_target: int = 1_000_000, names: tuple[str, ...] | None = None
+) -> AdaptedCode:
+    """The shipped code :func:`member_for_rate` picks, adapted to ``rate`` (see :func:`adapt`).
+
+    >>> a = code_for_rate(rate=0.0098, n_target=100_000)
+    >>> a.mother, a.shortened.size > 0
+    ('met-r0.01', True)
+    """
+    return adapt(member_for_rate(rate=rate, names=names), rate=rate, n_target=n_target)
+
+
 def select_code(
     *, snr: float, beta: float, n_target: int = 1_000_000, names: tuple[str, ...] | None = None
 ) -> AdaptedCode:
-    """Choose a family member and its adaptation for a measured ``snr`` (linear) and target β.
+    """Choose a shipped code and its adaptation for a measured ``snr`` (linear) and target β.
 
-    The rate is ``R = β · ½ log2(1 + snr)``. Truncation (the Raptor-like direction) is
-    preferred: the member with the largest rate ``<= R`` is truncated to ``R``, unless a member
-    within 3% above ``R`` can be shortened slightly instead; below the lowest member, that one
-    is shortened. Measured at n = 10^6, β = 0.88: the rate-0.01 member truncated to 0.017
-    decoded 6/6 frames, the rate-0.02 member shortened to 0.017 only 2/6 (docs/codes.md).
-    Whether the result decodes is a question for :func:`predicted_beta` (asymptotic) or a
-    Monte-Carlo run.
+    The rate is ``R = β · ½ log2(1 + snr)``; the member and the adaptation follow
+    :func:`code_for_rate`. Whether the result decodes is a question for a Monte-Carlo run
+    (``cvqkd fer``) or, asymptotically, :func:`predicted_beta`.
 
     >>> a = select_code(snr=0.0296, beta=0.95, n_target=100_000)
     >>> a.mother, round(a.rate, 3)
-    ('rl-r0.02', 0.02)
+    ('met-r0.02', 0.02)
     """
     if not (snr > 0 and 0 < beta <= 1):
         raise ConfigError(f"need snr > 0 and 0 < beta <= 1 (got snr={snr}, beta={beta})")
     target = float(beta * awgn_capacity(snr))
-    pool = names or available_codes()
-    if not pool:
-        raise ConfigError("no shipped codes found")
-    rates = {nm: load_code_data(nm).rate for nm in pool}
-    near = [nm for nm, r in rates.items() if target <= r <= target * 1.03]
-    below = [nm for nm, r in rates.items() if r <= target]
-    if near:
-        chosen = min(near, key=lambda nm: rates[nm])
-    elif below:
-        chosen = max(below, key=lambda nm: rates[nm])
-    else:
-        chosen = min(rates, key=lambda nm: rates[nm])
-    return adapt(chosen, rate=target, n_target=n_target)
+    return code_for_rate(rate=target, n_target=n_target, names=names)
 
 
 def predicted_beta(adapted: AdaptedCode) -> float:
-    """Asymptotic efficiency of an adapted code by PEXIT on its base (truncation rounded to
-    whole base rows; shortened core fraction ignored, which is conservative for shortening)."""
+    """Asymptotic efficiency of an adapted code.
+
+    QC family: PEXIT on its base (truncation rounded to whole base rows; shortened core
+    fraction ignored, which is conservative for shortening). MET family: the EXIT
+    (Gaussian-approximation) threshold of the mother ensemble — an optimistic figure for
+    these ensembles (EXIT 0.99 where Monte-Carlo DE and n = 10^6 frames give ≈ 0.95–0.96;
+    docs/met-codes.md), ignoring the adaptation.
+    """
     from cvqkd.reconciliation.design import pexit_threshold_snr
+
+    if code_family(adapted.mother) == "met":
+        from cvqkd.reconciliation.met import ENSEMBLES, exit_threshold_snr, threshold_beta
+
+        ens = ENSEMBLES[adapted.mother]
+        return threshold_beta(ens, exit_threshold_snr(ens))
 
     data = load_code_data(adapted.mother)
     p = data.protograph

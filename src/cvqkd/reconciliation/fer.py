@@ -237,11 +237,12 @@ def resolve_code(
     code_name: str | None = None,
     alist: str | None = None,
 ) -> FrameLayout:
-    """The code a FER run uses: an alist file, or the shipped family (``codes``) adapted to
-    ``rate`` at the lifting nearest ``frame_length``.
+    """The code a FER run uses: an alist file, or a shipped code adapted to ``rate`` at the
+    block length nearest ``frame_length``.
 
-    With ``code_name`` that family member is adapted; otherwise the member nearest ``rate``
-    (log scale) is chosen and adapted (truncation or shortening, see ``codes.adapt``).
+    With ``code_name`` that member (either family) is adapted; otherwise the member and its
+    adaptation are chosen by :func:`cvqkd.reconciliation.codes.code_for_rate` (the MET family
+    up to rate ≈ 0.02, the QC family above), the same rule the pipeline uses.
     """
     from cvqkd.reconciliation.ldpc import LdpcCode
 
@@ -258,15 +259,9 @@ def resolve_code(
     if rate is not None and not 0.0 < rate < 1.0:
         raise ConfigError(f"rate must be in (0, 1), got {rate:g}")
     if code_name is not None:
-        if rate is None or abs(rate / codes.load_code_data(code_name).rate - 1.0) < 1e-9:
+        if rate is None or abs(rate / codes.code_rate(code_name) - 1.0) < 1e-9:
             return FrameLayout.of(codes.load_code(code_name, n_target=frame_length))
         return FrameLayout.of(codes.adapt(code_name, rate=rate, n_target=frame_length))
     if rate is None:
         raise ConfigError("give a rate, a code name or an alist file")
-    names = codes.available_codes()
-    if not names:
-        raise ConfigError("no shipped LDPC codes found")
-    best = min(names, key=lambda nm: abs(math.log(rate / codes.load_code_data(nm).rate)))
-    if abs(rate / codes.load_code_data(best).rate - 1.0) < 1e-9:  # the mother code itself
-        return FrameLayout.of(codes.load_code(best, n_target=frame_length))
-    return FrameLayout.of(codes.adapt(best, rate=rate, n_target=frame_length))
+    return FrameLayout.of(codes.code_for_rate(rate=rate, n_target=frame_length))

@@ -262,7 +262,8 @@ def _all_in_direction(scenario: Scenario, direction: str) -> Scenario:
 
 @dataclass(frozen=True)
 class DistanceSweep:
-    """Key rate against fibre length [bit/symbol]; ``*_bps`` at the scenario's symbol rate."""
+    """Key rate against fibre length [bit/symbol]; ``*_bps`` at the scenario's rate of
+    key-carrying symbols (pilot slots excluded, ``NoiseBudget.key_symbol_rate_hz``)."""
 
     distances_m: FloatArray
     key_rate_bits_per_symbol: FloatArray
@@ -271,12 +272,12 @@ class DistanceSweep:
     excess_noise_snu: FloatArray
     transmittance: FloatArray
     plob_bits_per_use: FloatArray
-    symbol_rate_hz: float
+    key_symbol_rate_hz: float
 
     @property
     def key_rate_bps(self) -> FloatArray:
-        """Key rate at the scenario's symbol rate [bit/s] (negative where no key)."""
-        return self.key_rate_bits_per_symbol * self.symbol_rate_hz
+        """Key rate at the scenario's key-symbol rate [bit/s] (negative where no key)."""
+        return self.key_rate_bits_per_symbol * self.key_symbol_rate_hz
 
     @property
     def max_distance_m(self) -> float:
@@ -333,7 +334,7 @@ def key_rate_vs_distance(
         excess_noise_snu=xi,
         transmittance=t,
         plob_bits_per_use=np.asarray(plob_bits_per_use(transmittance=t), dtype=float),
-        symbol_rate_hz=b0.symbol_rate_hz,
+        key_symbol_rate_hz=b0.key_symbol_rate_hz,
     )
 
 
@@ -566,7 +567,7 @@ def _protocol_point(
     b = noise_budget(scenario.with_length(length_m=length_m))
     relay = noise_budget(scenario.with_length(length_m=length_m / 2))
     return (
-        float(_key_rate(b)) * b.symbol_rate_hz,
+        float(_key_rate(b)) * b.key_symbol_rate_hz,
         _dv_background(b, dv),
         b.transmittance,
         _dv_background(relay, dv),

@@ -55,8 +55,10 @@ def test_budget_json_fields_and_consistency(capsys: pytest.CaptureFixture[str]) 
     assert det["trusted"] is True
     assert det["bob_snu"] == out["electronic_noise_snu"] == 0.02
     assert out["key_rate_bits_per_symbol"] > 0
+    # seed-120km uses a local LO with a pilot every 5 slots: 4/5 of the slots carry key
+    assert out["key_slot_fraction"] == pytest.approx(0.8, rel=1e-12)
     assert out["key_rate_bps"] == pytest.approx(
-        out["key_rate_bits_per_symbol"] * out["symbol_rate_hz"], rel=1e-12
+        out["key_rate_bits_per_symbol"] * out["symbol_rate_hz"] * 0.8, rel=1e-12
     )
 
 

@@ -107,7 +107,7 @@ def test_budget_phase_entry_is_the_simulators_prediction() -> None:
         b.sources_snu["phase"], rel=1e-4
     )
     # the same number by hand: Wiener drift of two 10 kHz lasers at 100 MBd, pilots of 1e6
-    # photons through ηT, Marie & Alléaume's 2V_A(1 − e^{−V/2}) at the scenario's V_A = 3.2 SNU
+    # photons through ηT, Marie & Alléaume's 2V_A(1 − e^{−V/2}) at the scenario's V_A = 7 SNU
     v = pilot_residual_phase_variance_rad2(
         pilot_period_slots=5,
         window_pilots=1,
@@ -117,13 +117,13 @@ def test_budget_phase_entry_is_the_simulators_prediction() -> None:
         pilot_phase_variance_rad2=(1 + 0.02) / (2 * 0.6 * b.transmittance * 1e6),
     )
     assert b.sources_snu["phase"] == pytest.approx(
-        phase_noise_snu(modulation_variance_snu=3.2, phase_error_variance_rad2=v), rel=1e-12
+        phase_noise_snu(modulation_variance_snu=7.0, phase_error_variance_rad2=v), rel=1e-12
     )
 
 
 def test_seed_120km_keeps_a_positive_key_with_the_pilot_model() -> None:
-    # The end-to-end pipeline runs on seed-120km with β = 0.93 by default: the budget's key
-    # must stay positive there too, not only at the scenario's β = 0.97.
+    # The end-to-end pipeline runs on seed-120km at the scenario's β = 0.93: the budget's key,
+    # with the pilot-aided phase residual included, must be positive there.
     from cvqkd.keyrate.gaussian import gg02
 
     b = noise_budget(load_scenario("seed-120km"))

@@ -101,7 +101,7 @@ def test_protocol_comparison_background(seed) -> None:  # type: ignore[no-untype
         reconciliation_efficiency=b.reconciliation_efficiency,
         detection=b.detection,
     ).key_rate_bits_per_symbol
-    assert with_traffic.cv_key_rate_bps[0] == pytest.approx(float(k) * b.symbol_rate_hz)
+    assert with_traffic.cv_key_rate_bps[0] == pytest.approx(float(k) * b.key_symbol_rate_hz)
 
 
 # ------------------------------------------------------------------ executors
@@ -158,10 +158,11 @@ def test_grid_points_are_full_budgets(seed, serial_result) -> None:  # type: ign
     assert grid.key_rate_bits_per_symbol.shape == (3, 3)
     s = seed.with_length(length_m=120e3).with_channel_count(40)
     assert grid.key_rate_bits_per_symbol[1, 2] == _k(noise_budget(s))
-    # more channels, more noise; on dark fibre, longer means less key
+    # more channels, more noise; on dark fibre, longer means less key (positive at 40 and
+    # 120 km; at 200 km of G.652.D, 40 dB, V_A = 7 is far from optimal and may go negative)
     assert np.all(np.diff(grid.excess_noise_snu, axis=1) > 0)
     k0 = grid.key_rate_bits_per_symbol[:, 0]
-    assert k0[0] > k0[1] > k0[2] > 0
+    assert k0[0] > k0[1] > k0[2] and k0[1] > 0
 
 
 def test_make_executor_choices() -> None:

@@ -110,7 +110,8 @@ def budget_report(
         "mutual_information_bits": float(rate.mutual_information_bits),
         "holevo_bits": float(rate.holevo_bits),
         "key_rate_bits_per_symbol": k,
-        "key_rate_bps": k * b.symbol_rate_hz,
+        "key_slot_fraction": b.key_slot_fraction,
+        "key_rate_bps": k * b.key_symbol_rate_hz,
     }
 
 
@@ -183,6 +184,7 @@ def budget_command(
                 ("χ_BE [bit/symbol]", rep["holevo_bits"]),
                 ("key rate [bit/symbol]", rep["key_rate_bits_per_symbol"]),
                 ("symbol rate [Hz]", rep["symbol_rate_hz"]),
+                ("key-carrying slots (not pilots)", rep["key_slot_fraction"]),
                 ("key rate [bit/s]", rep["key_rate_bps"]),
             ]
         ],

@@ -108,6 +108,7 @@ class NoiseBudget:
     photons_per_mode_at_bob: Mapping[str, float] = field(default_factory=dict)
     noise_spectral_density_w_per_m: Mapping[str, float] = field(default_factory=dict)
     quantum_wavelength_m: float = 0.0
+    key_slot_fraction: float = 1.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sources_snu", MappingProxyType(dict(self.sources_snu)))
@@ -176,10 +177,17 @@ class NoiseBudget:
             trusted_detector=trusted_detector,
         )
 
+    @property
+    def key_symbol_rate_hz(self) -> float:
+        """Rate of key-carrying symbols [Hz]: the slot rate times :attr:`key_slot_fraction`
+        (``1 − 1/pilot_period_slots`` with a local LO's time-multiplexed pilots, else 1)."""
+        return self.symbol_rate_hz * self.key_slot_fraction
+
     def key_rate_bps(self, *, trusted_detector: bool = True) -> float:
-        """Asymptotic key rate [bit/s] = f_sym · K (every symbol used for key)."""
+        """Asymptotic key rate [bit/s] = f_key · K, K per key-carrying symbol
+        (:attr:`key_symbol_rate_hz`: pilot slots carry no key)."""
         k = float(self.key_rate(trusted_detector=trusted_detector).key_rate_bits_per_symbol)
-        return self.symbol_rate_hz * k
+        return self.key_symbol_rate_hz * k
 
 
 def noise_budget(scenario: Scenario) -> NoiseBudget:
@@ -319,6 +327,7 @@ def noise_budget(scenario: Scenario) -> NoiseBudget:
         photons_per_mode_at_bob=photons_bob,
         noise_spectral_density_w_per_m=density,
         quantum_wavelength_m=lam_q,
+        key_slot_fraction=1.0 - 1.0 / rx.pilot_period_slots if rx.lo == "local" else 1.0,
     )
 
 

@@ -489,8 +489,12 @@ def level_code(
     name = f"slice-n{n_vars}-m{n_checks}"
     if -(-edges // n_checks) <= MAX_CYCLE_FREE_CHECK_DEGREE:
         ens = _ensemble(n_vars, n_checks, profile)
-        code, rep = construct(ens, n_vars=n_vars, rng=rng, max_rounds=30)  # type: ignore[arg-type]
-        if not (rep.multi_edges or rep.four_cycles or rep.precode_cycles):
+        try:
+            code, rep = construct(ens, n_vars=n_vars, rng=rng, max_rounds=30)  # type: ignore[arg-type]
+        except DataFormatError:  # construct's last swaps re-created a multi-edge
+            code, rep = None, None
+        if rep is not None and not (rep.multi_edges or rep.four_cycles or rep.precode_cycles):
+            assert code is not None
             return LdpcCode.from_edges(
                 code.n_vars, code.n_checks, code.edge_checks, code.check_vars, name=name
             )
@@ -595,7 +599,8 @@ def design_slices(
     """Design sliced reconciliation for ``snr`` (linear, per real dimension).
 
     Level ``i`` (lowest first) is disclosed while ``1 − H(B_i | X, B_<i) < disclose_below_bits``
-    (a code there would save less than its gap); the others get a code from
+    (a code there would save less than its gap) or while its planned code would save less than
+    ``disclose_below_bits / 5`` bit per sample; the others get a code from
     :func:`plan_level_code` with ``margin_bits`` (one value, or one per level) added to the
     conditional entropy. Codes are built here (seconds at ``frame_length = 10^5``).
 
@@ -629,10 +634,15 @@ def design_slices(
             profiles.append(None)
             codes.append(None)
             continue
-        disclosing = False
         m, p = plan_level_code(
             conditional_entropy_bits=h, margin_bits=margins[i], n_vars=frame_length
         )
+        if disclosing and m >= (1.0 - disclose_below_bits / 5) * frame_length:
+            checks.append(0)  # the code would save (almost) nothing over disclosure
+            profiles.append(None)
+            codes.append(None)
+            continue
+        disclosing = False
         m = min(m, frame_length - 1)
         checks.append(m)
         profiles.append(p)

@@ -3,13 +3,14 @@
 One command::
 
     .venv/bin/python benchmarks/slice_fer.py                    # SNR 1, 3, 10; n = 10^5; 20 frames
-    .venv/bin/python benchmarks/slice_fer.py --snr 3 --bits 4 --frames 40 --margin 0.015
+    .venv/bin/python benchmarks/slice_fer.py --snr 3 --bits 4 --frames 40 --margin 0.01
 
 Per SNR (linear, per real dimension): a Gaussian source ``x ~ N(0, Σ)`` (Σ = SNR, N = 1,
 gain 1), ``y = x + z``; :func:`cvqkd.reconciliation.slicing.design_slices` (optimised
-quantiser, natural labelling, EXIT-planned level codes with ``--margin`` bits added to each
-coded level's conditional entropy), then Bob's and Alice's steps exactly as the library runs
-them (numba syndrome sum-product, layered, ≤ ``--max-iter`` iterations, hash check). Frame
+quantiser, natural labelling, level codes planned by density evolution on each level's own
+channel, ``--margin`` bits added to each threshold; ``--planner exit`` for the fast proxy),
+then Bob's and Alice's steps exactly as the library runs them (numba syndrome sum-product,
+layered, ≤ ``--max-iter`` iterations, hash check). Frame
 ``i`` draws its samples from ``default_rng([seed, round(100·SNR), i])``.
 
 Columns: the quantiser's ideal β = I(X;Q(Y))/I(X;Y) (perfect codes at every level); β of the
@@ -50,7 +51,12 @@ DEFAULT_BITS = {1.0: 4, 3.0: 4, 10.0: 5}
 def run(snr: float, bits: int, args: argparse.Namespace) -> dict[str, object]:
     t0 = time.perf_counter()
     design = design_slices(
-        snr=snr, bits=bits, frame_length=args.n, margin_bits=args.margin, seed=args.seed
+        snr=snr,
+        bits=bits,
+        frame_length=args.n,
+        margin_bits=args.margin,
+        seed=args.seed,
+        planner=args.planner,
     )
     t_design = time.perf_counter() - t0
     ok = 0
@@ -103,7 +109,8 @@ def main() -> None:
     ap.add_argument("--bits", type=int, default=None, help="bits per sample (default per SNR)")
     ap.add_argument("--n", type=int, default=100_000, help="samples per frame")
     ap.add_argument("--frames", type=int, default=20)
-    ap.add_argument("--margin", type=float, default=0.015, help="bits added per coded level")
+    ap.add_argument("--margin", type=float, default=0.01, help="bits added per coded level")
+    ap.add_argument("--planner", choices=["exit", "density-evolution"], default="density-evolution")
     ap.add_argument("--max-iter", type=int, default=300)
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()
@@ -113,7 +120,8 @@ def main() -> None:
         rows.append(run(snr, bits, args))
     print(
         f"\nsliced reconciliation, n = {args.n}, {args.frames} frames per SNR, margin "
-        f"{args.margin} bit, <= {args.max_iter} iterations (numba, layered, 1 thread)"
+        f"{args.margin} bit, planner {args.planner}, <= {args.max_iter} iterations "
+        "(numba, layered, 1 thread)"
     )
     print(
         "| SNR | bits | ideal β (quantiser) | β per kept frame | FER [95 % CI] | β·(1−FER) "

@@ -73,14 +73,17 @@ __all__ = [
     "SliceDesign",
     "SliceQuantiser",
     "SliceStats",
+    "density_evolution_converges",
     "design_slices",
     "equiprobable_quantiser",
     "interval_log_probs",
+    "level_channel_samples",
     "level_code",
     "level_information",
     "level_llr",
     "optimised_quantiser",
     "plan_level_code",
+    "plan_level_code_de",
     "slice_reconcile_alice",
     "slice_reconcile_bob",
 ]
@@ -465,6 +468,128 @@ def plan_level_code(
     return max(1, math.ceil(best[0] / unit * n_vars)), best[1]
 
 
+def level_channel_samples(
+    q: SliceQuantiser, *, snr: float, level: int, size: int, rng: np.random.Generator
+) -> NDArray[np.float64]:
+    """Samples of level ``i``'s LLR seen through the all-zero word: ``L_i·(1 − 2 b_i)``.
+
+    Simulated ``x ~ N(0, snr)``, ``y = x + z`` with the true lower levels known. Syndrome
+    decoding of ``b`` with LLRs ``L`` behaves as decoding the all-zero word with ``L·(1 − 2b)``
+    (BP commutes with the coset shift), so these samples are the channel for density evolution.
+    """
+    x = rng.standard_normal(size) * math.sqrt(snr)
+    y = x + rng.standard_normal(size)
+    sy = math.sqrt(1.0 + snr)
+    lv = q.level_bits(y, y_std=sy)
+    lp = interval_log_probs(x, boundaries=q.boundaries(y_std=sy), gain=1.0, noise_variance=1.0)
+    llr = level_llr(lp, quantiser=q, level=level, lower_bits=lv[:level] if level else None)
+    return np.asarray(llr * (1.0 - 2.0 * lv[level]))
+
+
+def density_evolution_converges(
+    profile: tuple[float, int, float],
+    *,
+    check_fraction: float,
+    channel: NDArray[np.float64],
+    rng: np.random.Generator,
+    population: int = 20_000,
+    max_iterations: int = 300,
+    target_entropy_bits: float = 1e-5,
+) -> bool:
+    """Monte-Carlo density evolution of a level code on the level's own channel.
+
+    Population dynamics (Richardson & Urbanke, *Modern Coding Theory* §4.5, as
+    :func:`cvqkd.reconciliation.met.population_de_converges` but with the channel LLRs drawn
+    from ``channel`` — :func:`level_channel_samples` — instead of a Gaussian): variable
+    messages = channel sample + ``d − 1`` check messages, check messages = ``2 atanh ∏ tanh``
+    over ``d_c − 1`` variable messages, degrees drawn with their edge-perspective weights.
+    Converged when the mean entropy ``E[log2(1 + e^{−v})]`` of the variable messages falls
+    below ``target_entropy_bits``; not converged when it stops falling for 30 iterations.
+    """
+    unit = 10_000
+    m = max(1, min(unit - 1, round(check_fraction * unit)))
+    vc = _var_counts(unit, m, profile)
+    edges = sum(d * c for d, c in vc)
+    cd = _check_degrees(edges, m)
+    vdeg = np.array([d for d, _ in vc])
+    vw = np.array([d * c for d, c in vc], dtype=np.float64) / edges
+    cdeg = np.array([d for d, _ in cd])
+    cw = np.array([d * c for d, c in cd], dtype=np.float64) / edges
+    p = population
+    cv = np.zeros(p)
+    best = math.inf
+    stall = 0
+    for _ in range(max_iterations):
+        kind = rng.choice(vdeg.size, size=p, p=vw)
+        v = channel[rng.integers(0, channel.size, size=p)].copy()
+        for j, d in enumerate(vdeg.tolist()):
+            idx = np.flatnonzero(kind == j)
+            if idx.size and d > 1:
+                v[idx] += cv[rng.integers(0, p, size=(idx.size, d - 1))].sum(axis=1)
+        ent = float(np.mean(np.logaddexp(0.0, -v)) / _LN2)
+        if ent < target_entropy_bits:
+            return True
+        if ent < best * (1.0 - 1e-3):
+            best, stall = ent, 0
+        else:
+            stall += 1
+            if stall >= 30:
+                return False
+        th = np.tanh(np.clip(v, -60.0, 60.0) / 2.0)
+        kind = rng.choice(cdeg.size, size=p, p=cw)
+        out = np.empty(p)
+        for j, d in enumerate(cdeg.tolist()):
+            idx = np.flatnonzero(kind == j)
+            if idx.size:
+                prod = th[rng.integers(0, p, size=(idx.size, d - 1))].prod(axis=1)
+                out[idx] = 2.0 * np.arctanh(np.clip(prod, -1 + 1e-15, 1 - 1e-15))
+        cv = out
+    return False
+
+
+def plan_level_code_de(
+    q: SliceQuantiser,
+    *,
+    snr: float,
+    level: int,
+    margin_bits: float,
+    n_vars: int,
+    seed: int = 0,
+    resolution: float = 0.002,
+) -> tuple[int, tuple[float, int, float]]:
+    """Like :func:`plan_level_code`, but with density evolution on the level's true channel.
+
+    For each profile, bisection of the check fraction between ``h_i`` and the EXIT plan + 0.03
+    to ``resolution`` with :func:`density_evolution_converges` (seeded: the plan is
+    reproducible); the profile needing the fewest checks wins; ``margin_bits`` is added to its
+    threshold fraction (finite length). Slow: ~10 s per profile and level.
+    """
+    rng = np.random.default_rng([seed, level, round(1000 * snr)])
+    channel = level_channel_samples(q, snr=snr, level=level, size=200_000, rng=rng)
+    h = level_information(q, snr=snr).level_conditional_entropy_bits[level]
+    best: tuple[float, tuple[float, int, float]] | None = None
+    for p in PROFILES:
+        hi = min(1.0 - 1e-4, _threshold_checks(min(h, 1 - 1e-9), p, 2000) / 2000 + 0.03)
+        lo = h
+        if not density_evolution_converges(
+            p, check_fraction=hi, channel=channel, rng=np.random.default_rng([seed, level, 1])
+        ):
+            continue
+        while hi - lo > resolution:
+            mid = 0.5 * (lo + hi)
+            if density_evolution_converges(
+                p, check_fraction=mid, channel=channel, rng=np.random.default_rng([seed, level, 1])
+            ):
+                hi = mid
+            else:
+                lo = mid
+        if best is None or hi < best[0]:
+            best = (hi, p)
+    if best is None:
+        return n_vars, PROFILES[0]
+    return min(n_vars, math.ceil((best[0] + margin_bits) * n_vars)), best[1]
+
+
 def level_code(
     *, n_vars: int, n_checks: int, profile: tuple[float, int, float], seed: int
 ) -> LdpcCode:
@@ -595,6 +720,7 @@ def design_slices(
     margin_bits: float | tuple[float, ...] = 0.015,
     disclose_below_bits: float = 0.05,
     seed: int = 0,
+    planner: Literal["exit", "density-evolution"] = "exit",
 ) -> SliceDesign:
     """Design sliced reconciliation for ``snr`` (linear, per real dimension).
 
@@ -634,9 +760,18 @@ def design_slices(
             profiles.append(None)
             codes.append(None)
             continue
-        m, p = plan_level_code(
-            conditional_entropy_bits=h, margin_bits=margins[i], n_vars=frame_length
-        )
+        if planner == "exit":
+            m, p = plan_level_code(
+                conditional_entropy_bits=h, margin_bits=margins[i], n_vars=frame_length
+            )
+        elif planner == "density-evolution" and 1.0 - h >= disclose_below_bits:
+            m, p = plan_level_code_de(
+                q, snr=snr, level=i, margin_bits=margins[i], n_vars=frame_length, seed=seed
+            )
+        elif planner == "density-evolution":
+            m, p = frame_length, PROFILES[0]
+        else:
+            raise ConfigError(f"planner must be 'exit' or 'density-evolution', got {planner!r}")
         if disclosing and m >= (1.0 - disclose_below_bits / 5) * frame_length:
             checks.append(0)  # the code would save (almost) nothing over disclosure
             profiles.append(None)

@@ -183,7 +183,7 @@ def test_select_code_picks_nearest_member() -> None:
         snr = float(snr_for_efficiency(rate=spec.rate, beta=0.95))
         a = select_code(snr=snr, beta=0.95, n_target=100_000, names=qc)
         assert a.mother == spec.name
-        assert a.rate == pytest.approx(spec.rate, rel=1e-3)
+        assert a.rate == pytest.approx(spec.rate, abs=8 / a.code.n_vars)  # align_data
     # between members: truncate the lower-rate one (measured better than shortening)
     snr = float(snr_for_efficiency(rate=0.017, beta=0.9))
     a = select_code(snr=snr, beta=0.9, n_target=100_000, names=qc)
@@ -199,26 +199,45 @@ def test_select_code_picks_nearest_member() -> None:
 
 
 def test_low_rates_use_the_met_family() -> None:
-    # the rule of codes.member_for_rate, member by member: the MET family up to its highest
-    # rate (+5 % truncation), small truncations of the member below, otherwise shortening of
-    # the member above; the QC family above that
+    # the rule of codes.member_for_rate: the MET family up to its highest rate (+5 %
+    # truncation), small truncations of the member below, otherwise shortening of the member
+    # above; the QC family above that. Built at n = 10^5 for the two members that construct
+    # there (met-r0.005 needs n >= 3.2·10^5 for a 4-cycle-free graph: selection only).
     rates = {n: code_rate(n) for n in met_codes()}
     top = max(rates.values())
     for name, r in rates.items():
         assert member_for_rate(rate=r) == name
+        assert member_for_rate(rate=r * 1.04) == name  # small step up: truncate
+    for name in ("met-r0.01", "met-r0.02"):
+        r = rates[name]
         a = code_for_rate(rate=r, n_target=100_000)
         assert a.mother == name and a.shortened.size == 0 and a.rate == pytest.approx(r)
-        a = code_for_rate(rate=r * 1.04, n_target=100_000)  # small step up: truncate
-        assert a.mother == name and a.shortened.size == 0
-        assert a.rate == pytest.approx(r * 1.04, rel=1e-3)
-        assert a.code.n_vars - a.code.n_checks == load_code(name, n_target=100_000).n_vars * r
+        a = code_for_rate(rate=r * 1.04, n_target=100_000)
+        assert a.mother == name
+        assert a.rate == pytest.approx(r * 1.04, abs=8 / a.code.n_vars)
+        a = code_for_rate(rate=r * 0.9, n_target=100_000)  # shorten the member itself
+        assert a.mother == name and a.shortened.size > 0
+        assert a.rate == pytest.approx(r * 0.9, abs=8 / a.code.n_vars)
     lowest = min(rates, key=lambda n: rates[n])
-    a = code_for_rate(rate=rates[lowest] * 0.8, n_target=100_000)  # below: shorten the lowest
-    assert a.mother == lowest and a.shortened.size > 0
-    assert a.rate == pytest.approx(rates[lowest] * 0.8, rel=1e-3)
+    assert member_for_rate(rate=rates[lowest] * 0.8) == lowest  # below: shorten the lowest
     assert member_for_rate(rate=top * 1.2).startswith("rl-")
     a = select_code(snr=0.0296, beta=0.95, n_target=100_000)
-    assert a.mother == "met-r0.02" and a.rate == pytest.approx(0.02, rel=1e-3)
+    assert a.mother == "met-r0.02" and a.rate == pytest.approx(0.02, abs=8 / a.code.n_vars)
+
+
+@pytest.mark.parametrize("rate", [0.0099, 0.0104, 0.015, 0.033, 0.08])
+def test_code_for_rate_aligns_the_data_to_mdr_groups(rate: float) -> None:
+    # MDR needs the data length divisible by d = 8; the extra known bits are core (degree ≥ 2)
+    # bits, deterministic, and cost at most 7/n of rate
+    a = code_for_rate(rate=rate, n_target=100_000)
+    assert a.n_data % 8 == 0
+    assert a.rate == pytest.approx(rate, abs=8 / a.code.n_vars)
+    assert np.all(a.code.var_degrees[a.shortened] >= 2)
+    assert np.array_equal(a.shortened, np.unique(a.shortened))
+    b = code_for_rate(rate=rate, n_target=100_000)
+    assert np.array_equal(a.shortened, b.shortened)
+    k = a.code.n_vars - a.code.n_checks - a.shortened.size
+    assert a.rate == pytest.approx(k / a.n_data, rel=1e-12)
 
 
 def test_predicted_beta_of_mother_and_truncation() -> None:

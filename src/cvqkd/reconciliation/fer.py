@@ -261,7 +261,8 @@ def resolve_code(
     if code_name is not None:
         if rate is None or abs(rate / codes.code_rate(code_name) - 1.0) < 1e-9:
             return FrameLayout.of(codes.load_code(code_name, n_target=frame_length))
-        return FrameLayout.of(codes.adapt(code_name, rate=rate, n_target=frame_length))
+        adapted = codes.adapt(code_name, rate=rate, n_target=frame_length)
+        return FrameLayout.of(codes.align_data(adapted, multiple=8))
     if rate is None:
         raise ConfigError("give a rate, a code name or an alist file")
     return FrameLayout.of(codes.code_for_rate(rate=rate, n_target=frame_length))

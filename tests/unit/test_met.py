@@ -53,6 +53,7 @@ def test_ensembles_are_consistent() -> None:
     assert ENSEMBLES["met-r0.02"].rate == 0.02
     assert ENSEMBLES["met-r0.01"].rate == 0.01
     assert ENSEMBLES["met-r0.005"].rate == 0.005
+    assert ENSEMBLES["met-r0.015"].rate == 0.015
     with pytest.raises(ConfigError, match="sockets"):
         MetEnsemble(name="bad", unit=2, var_types=((2, (3,)),), check_types=((1, (5,)),))
 
@@ -326,3 +327,33 @@ def test_clt_density_evolution_respects_capacity() -> None:
 
     assert not conv(1.02)
     assert conv(0.85)
+
+
+def test_met_r0015_ensemble_is_exactly_the_designed_one() -> None:
+    # per 1600 variables: 48 core variables (12 of type-1 degree 2 / type-2 degree 4, 36 of
+    # 3 / 104), 24 precode checks (12 of degree 5, 12 of degree 6), 1552 extension checks
+    ens = ENSEMBLES["met-r0.015"]
+    assert ens.unit == 1600 and ens.seed == 2015
+    assert ens.var_types == ((12, (2, 4, 0)), (36, (3, 104, 0)), (1552, (0, 0, 1)))
+    assert ens.check_types == (
+        (12, (5, 0, 0)),
+        (12, (6, 0, 0)),
+        (864, (0, 2, 1)),
+        (688, (0, 3, 1)),
+    )
+    # type 1: 12·2 + 36·3 = 132 = 12·5 + 12·6; type 2: 12·4 + 36·104 = 3792 = 864·2 + 688·3
+    assert ens.edges_per_unit.tolist() == [132, 3792, 1552]
+    assert ens.rate == 0.015 and 1600 - (12 + 12 + 864 + 688) == 0.015 * 1600
+
+
+def test_met_r0015_frame_decodes_at_margin() -> None:
+    # n = 99 200 (core 2976 variables): 4 of 4 frames decoded at beta = 0.8 in <= 38 iterations
+    code = load_met_code("met-r0.015", n_target=N_TEST)
+    rng = np.random.default_rng([13, 0])
+    snr = float(snr_for_efficiency(rate=code.rate, beta=0.8))
+    sigma = 1 / math.sqrt(snr)
+    bits = rng.integers(0, 2, code.n_vars, dtype=np.uint8)
+    y = (1.0 - 2.0 * bits) + sigma * rng.standard_normal(code.n_vars)
+    res = decode(code, 2 * y / sigma**2, code.syndrome(bits), max_iterations=200, backend="numba")
+    assert bool(res.converged)
+    assert np.array_equal(res.bits, bits)

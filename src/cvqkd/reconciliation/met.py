@@ -214,6 +214,9 @@ ENSEMBLES: dict[str, MetEnsemble] = {
     "met-r0.005": designed_ensemble(
         "met-r0.005", unit=1600, core=16, core_degrees=(4, 322), seed=2005
     ),
+    "met-r0.015": designed_ensemble(
+        "met-r0.015", unit=1600, core=48, core_degrees=(4, 104), seed=2015
+    ),
 }
 
 

@@ -320,6 +320,9 @@ def test_alice_rejects_a_message_of_another_design(design) -> None:  # type: ign
     other = dataclasses.replace(msg, fingerprint=(*msg.fingerprint[:-1], 999))
     with pytest.raises(DataFormatError, match="different slice design"):
         slice_reconcile_alice(x, other, design=design, gain=gain, noise_variance=noise)
+    short = dataclasses.replace(msg, syndromes=(msg.syndromes[0][:, :-1], *msg.syndromes[1:]))
+    with pytest.raises(DataFormatError, match="syndrome sizes"):
+        slice_reconcile_alice(x, short, design=design, gain=gain, noise_variance=noise)
     with pytest.raises(ConfigError, match="fewer than one frame"):
         slice_reconcile_bob(y[: n - 1], design=design, rng=rng)
 

@@ -942,6 +942,18 @@ def slice_reconcile_alice(
     bnd = q.boundaries(y_std=message.y_std)
     coded = design.coded_levels
     disclosed = design.disclosed_levels
+    if message.disclosed.shape != (frames, len(disclosed), n):
+        raise DataFormatError(
+            f"disclosed levels have shape {message.disclosed.shape}, expected "
+            f"{(frames, len(disclosed), n)}"
+        )
+    if len(message.syndromes) != len(coded) or any(
+        s.shape != (frames, design.level_checks[i])
+        for s, i in zip(message.syndromes, coded, strict=False)
+    ):
+        raise DataFormatError("syndrome sizes do not match the slice design")
+    if not (math.isfinite(message.y_std) and message.y_std > 0):
+        raise DataFormatError(f"y_std must be a positive number, got {message.y_std}")
     bits = np.zeros((frames, q.bits, n), dtype=np.uint8)
     bits[:, list(disclosed)] = message.disclosed
     alive = np.ones(frames, dtype=bool)

@@ -109,7 +109,12 @@ def main() -> None:
     ap.add_argument("--bits", type=int, default=None, help="bits per sample (default per SNR)")
     ap.add_argument("--n", type=int, default=100_000, help="samples per frame")
     ap.add_argument("--frames", type=int, default=20)
-    ap.add_argument("--margin", type=float, default=0.01, help="bits added per coded level")
+    ap.add_argument(
+        "--margin",
+        type=float,
+        default=None,
+        help="bits added per coded level (default: the planner's, 0.01 / 0.015)",
+    )
     ap.add_argument("--planner", choices=["exit", "density-evolution"], default="density-evolution")
     ap.add_argument("--max-iter", type=int, default=300)
     ap.add_argument("--seed", type=int, default=1)
@@ -118,9 +123,10 @@ def main() -> None:
     for snr in args.snr:
         bits = args.bits or DEFAULT_BITS.get(snr, 4)
         rows.append(run(snr, bits, args))
+    margin = "default" if args.margin is None else f"{args.margin}"
     print(
         f"\nsliced reconciliation, n = {args.n}, {args.frames} frames per SNR, margin "
-        f"{args.margin} bit, planner {args.planner}, <= {args.max_iter} iterations "
+        f"{margin} bit, planner {args.planner}, <= {args.max_iter} iterations "
         "(numba, layered, 1 thread)"
     )
     print(

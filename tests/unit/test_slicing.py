@@ -252,7 +252,9 @@ SNR = 3.0
 @pytest.fixture(scope="module")
 def design():  # type: ignore[no-untyped-def]
     # generous margin (0.08 bit per coded level) so that short frames decode surely
-    return design_slices(snr=SNR, bits=4, frame_length=6000, margin_bits=0.08, seed=11)
+    return design_slices(
+        snr=SNR, bits=4, frame_length=6000, margin_bits=0.08, seed=11, planner="exit"
+    )
 
 
 def _pair(frames: int, n: int, seed: int):  # type: ignore[no-untyped-def]

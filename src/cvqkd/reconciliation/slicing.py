@@ -1,7 +1,7 @@
 """Sliced (multilevel) reverse reconciliation for short, high-SNR links (SNR ≈ 1–30).
 
 The binary schemes of :mod:`~cvqkd.reconciliation.reconcile` (one bit per real dimension) are
-capped at ``C_BIAWGN/C_AWGN`` (0.85 at SNR 3, 0.71 at SNR 10). Sliced error correction
+capped at ``C_BIAWGN/C_AWGN`` (0.85 at SNR 3, 0.58 at SNR 10). Sliced error correction
 (Van Assche, Cardinal & Cerf, IEEE Trans. Inf. Theory 50, 394 (2004); Bloch et al., "LDPC-based
 Gaussian key reconciliation", ITW 2006; Jouguet, Kunz-Jacques & Leverrier, PRA 84, 062317
 (2011), multilevel coding with multistage decoding) extracts several bits per sample:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -11,8 +12,10 @@ import scipy.sparse as sp
 from cvqkd.errors import ConfigError
 from cvqkd.reconciliation.decoder import decode
 from cvqkd.reconciliation.design import snr_for_efficiency
+from cvqkd.reconciliation.ldpc import LdpcCode
 from cvqkd.reconciliation.met import (
     ENSEMBLES,
+    ConstructionReport,
     MetEnsemble,
     construct,
     count_four_cycles,
@@ -35,12 +38,18 @@ N_TEST_OF = {"met-r0.005": 320_000}
 BETA_MARGIN_R0005 = 0.7
 
 
-@pytest.fixture(scope="module", params=sorted(ENSEMBLES))
-def built(request):  # type: ignore[no-untyped-def]
-    ens = ENSEMBLES[request.param]
-    n = N_TEST_OF.get(ens.name, N_TEST) // ens.unit * ens.unit
+@functools.cache
+def _build(name: str) -> tuple[MetEnsemble, LdpcCode, ConstructionReport]:
+    """The shipped construction (seed ``[seed, n]``, as load_met_code) at the test length."""
+    ens = ENSEMBLES[name]
+    n = N_TEST_OF.get(name, N_TEST) // ens.unit * ens.unit
     code, rep = construct(ens, n_vars=n, rng=np.random.default_rng([ens.seed, n]))
     return ens, code, rep
+
+
+@pytest.fixture(scope="module", params=sorted(ENSEMBLES))
+def built(request):  # type: ignore[no-untyped-def]
+    return _build(request.param)
 
 
 def test_ensembles_are_consistent() -> None:
@@ -265,19 +274,22 @@ def test_met_r0005_ensemble_is_exactly_the_designed_one() -> None:
 
 
 def test_met_r0005_construction_is_deterministic() -> None:
+    # same seed, same graph; another seed, another graph. A few swap rounds suffice to show it
+    # (a clean graph needs n >= 3.2e5, built once in the margin test below)
     ens = ENSEMBLES["met-r0.005"]
-    n = 320_000
-    a, rep = construct(ens, n_vars=n, rng=np.random.default_rng([ens.seed, n]))
-    b = load_met_code("met-r0.005", n_target=n)  # the shipped build: same seed, same graph
-    assert rep.multi_edges == rep.four_cycles == rep.precode_cycles == 0
+    a, _ = construct(ens, n_vars=48_000, rng=np.random.default_rng(7), max_rounds=3)
+    b, _ = construct(ens, n_vars=48_000, rng=np.random.default_rng(7), max_rounds=3)
+    c, _ = construct(ens, n_vars=48_000, rng=np.random.default_rng(8), max_rounds=3)
     assert np.array_equal(a.check_vars, b.check_vars)
     assert np.array_equal(a.var_ptr, b.var_ptr)
-    assert a.n_edges == n // 1600 * (44 + 3880 + 1584)
+    assert not np.array_equal(a.check_vars, c.check_vars)
 
 
 def test_met_r0005_frame_decodes_at_margin() -> None:
-    code = load_met_code("met-r0.005", n_target=320_000)
+    _, code, rep = _build("met-r0.005")  # the graph load_met_code(n_target=320_000) returns
+    assert rep.multi_edges == rep.four_cycles == rep.precode_cycles == 0
     assert code.n_vars == 320_000 and code.rate == pytest.approx(0.005, abs=1e-15)
+    assert code.n_edges == 320_000 // 1600 * (44 + 3880 + 1584)
     rng = np.random.default_rng(12)
     snr = float(snr_for_efficiency(rate=code.rate, beta=BETA_MARGIN_R0005))
     sigma = 1 / math.sqrt(snr)
@@ -348,7 +360,7 @@ def test_met_r0015_ensemble_is_exactly_the_designed_one() -> None:
 
 def test_met_r0015_frame_decodes_at_margin() -> None:
     # n = 99 200 (core 2976 variables): 4 of 4 frames decoded at beta = 0.8 in <= 38 iterations
-    code = load_met_code("met-r0.015", n_target=N_TEST)
+    _, code, _ = _build("met-r0.015")  # = load_met_code("met-r0.015", n_target=N_TEST)
     rng = np.random.default_rng([13, 0])
     snr = float(snr_for_efficiency(rate=code.rate, beta=0.8))
     sigma = 1 / math.sqrt(snr)

@@ -199,28 +199,33 @@ def test_select_code_picks_nearest_member() -> None:
 
 
 def test_low_rates_use_the_met_family() -> None:
-    # the rule of codes.member_for_rate: the MET family up to its highest rate (+5 %
-    # truncation), small truncations of the member below, otherwise shortening of the member
-    # above; the QC family above that. Built at n = 10^5 for the two members that construct
-    # there (met-r0.005 needs n >= 3.2·10^5 for a 4-cycle-free graph: selection only).
+    # the rule of codes.member_for_rate (docs/met-codes.md, "Rate adaptation"): a member whose
+    # window [0.95, 1.1]·rate holds the target, else the member below truncated (up to 2×),
+    # below the lowest member that one shortened; the QC family above twice the highest MET
+    # rate. Built at n = 10^5 for the members that construct there (met-r0.005 needs
+    # n >= 3.2·10^5 for a 4-cycle-free graph: selection only).
     rates = {n: code_rate(n) for n in met_codes()}
     top = max(rates.values())
     for name, r in rates.items():
         assert member_for_rate(rate=r) == name
-        assert member_for_rate(rate=r * 1.04) == name  # small step up: truncate
+        assert member_for_rate(rate=r * 1.08) == name  # small step up: truncate
+        assert member_for_rate(rate=r * 0.96) == name  # small step down: shorten
     for name in ("met-r0.01", "met-r0.02"):
         r = rates[name]
         a = code_for_rate(rate=r, n_target=100_000)
         assert a.mother == name and a.shortened.size == 0 and a.rate == pytest.approx(r)
-        a = code_for_rate(rate=r * 1.04, n_target=100_000)
-        assert a.mother == name
-        assert a.rate == pytest.approx(r * 1.04, abs=8 / a.code.n_vars)
-        a = code_for_rate(rate=r * 0.9, n_target=100_000)  # shorten the member itself
+        a = code_for_rate(rate=r * 1.08, n_target=100_000)
+        # truncated from a longer mother: the frame keeps its length
+        assert a.mother == name and a.code.n_vars == pytest.approx(100_000, rel=0.01)
+        assert a.rate == pytest.approx(r * 1.08, abs=8 / a.code.n_vars)
+        a = code_for_rate(rate=r * 0.96, n_target=100_000)
         assert a.mother == name and a.shortened.size > 0
-        assert a.rate == pytest.approx(r * 0.9, abs=8 / a.code.n_vars)
+        assert a.rate == pytest.approx(r * 0.96, abs=8 / a.code.n_vars)
+    # between windows: the member below, truncated
+    assert member_for_rate(rate=0.013) == "met-r0.01"
     lowest = min(rates, key=lambda n: rates[n])
     assert member_for_rate(rate=rates[lowest] * 0.8) == lowest  # below: shorten the lowest
-    assert member_for_rate(rate=top * 1.2).startswith("rl-")
+    assert member_for_rate(rate=top * 2.5).startswith("rl-")
     a = select_code(snr=0.0296, beta=0.95, n_target=100_000)
     assert a.mother == "met-r0.02" and a.rate == pytest.approx(0.02, abs=8 / a.code.n_vars)
 

@@ -464,21 +464,26 @@ def adapt(name: str, *, rate: float, n_target: int = 1_000_000) -> AdaptedCode:
     )
 
 
-#: Largest truncation of a MET member (target rate / member rate − 1): truncation removes
-#: extension checks at random and lowers the core's type-2 degrees, which the ensembles were
-#: not designed for (docs/met-codes.md); above this a higher member is shortened instead.
-MET_MAX_TRUNCATION = 0.05
+#: Adaptation window of a MET member, target rate / member rate: within it the Monte-Carlo
+#: DE threshold stays within 0.01 of the mother's, and n = 10^6 frames show no cliff
+#: (docs/met-codes.md, "Rate adaptation"). Shortening below 0.95 costs fast (0.025 of β at
+#: 0.9, every frame failed at 0.8); truncation up to 2 costs ≈ 0.0125.
+MET_WINDOW = (0.95, 1.1)
+#: Largest truncation ratio of a MET member outside its window (β ≈ mother − 0.02).
+MET_MAX_TRUNCATION_RATIO = 2.0
 
 
 def member_for_rate(*, rate: float, names: tuple[str, ...] | None = None) -> str:
     """Which shipped code to adapt to ``rate`` (truncated if its rate is lower, else shortened).
 
-    Rule (measured at n = 10^6, docs/met-codes.md and docs/codes.md):
+    Rule (measured at n = 10^6 with Monte-Carlo DE and frames, docs/met-codes.md and
+    docs/codes.md):
 
-    * rates up to the highest MET member (+ :data:`MET_MAX_TRUNCATION`) use the MET family,
-      which reaches β ≈ 0.93–0.95 where the QC family stops at ≈ 0.88–0.90: the member just
-      below ``rate`` is truncated when that is a small step (≤ 5 %), otherwise the member just
-      above is shortened; below the lowest member that one is shortened;
+    * the MET family, which reaches β ≈ 0.93–0.95 where the QC family stops at ≈ 0.88–0.90,
+      serves every rate up to twice its highest member: the member whose
+      :data:`MET_WINDOW` holds ``rate`` (nearest on a log scale), otherwise the member just
+      below, truncated (ratio ≤ :data:`MET_MAX_TRUNCATION_RATIO`); below the lowest member
+      that one is shortened (costly: say so to the user);
     * higher rates use the QC family: the member with the largest rate ``<= rate`` is
       truncated, unless one within 3 % above can be shortened slightly; below its lowest
       member, that one is shortened (truncating rl-r0.01 to 0.017 decoded 6/6 frames at
@@ -486,8 +491,8 @@ def member_for_rate(*, rate: float, names: tuple[str, ...] | None = None) -> str
 
     ``names`` restricts the pool (e.g. ``qc_codes()``).
 
-    >>> member_for_rate(rate=0.0098), member_for_rate(rate=0.015), member_for_rate(rate=0.1)
-    ('met-r0.01', 'met-r0.02', 'rl-r0.1')
+    >>> member_for_rate(rate=0.0098), member_for_rate(rate=0.0125), member_for_rate(rate=0.1)
+    ('met-r0.01', 'met-r0.01', 'rl-r0.1')
     """
     if not 0.0 < rate < 1.0:
         raise ConfigError(f"rate must be in (0, 1), got {rate}")
@@ -497,16 +502,15 @@ def member_for_rate(*, rate: float, names: tuple[str, ...] | None = None) -> str
     rates = {nm: code_rate(nm) for nm in pool}
     met = sorted((nm for nm in pool if code_family(nm) == "met"), key=lambda nm: rates[nm])
     qc = [nm for nm in pool if code_family(nm) == "qc"]
-    if met and (rate <= rates[met[-1]] * (1.0 + MET_MAX_TRUNCATION) or not qc):
-        below = [nm for nm in met if rates[nm] <= rate]
-        above = [nm for nm in met if rates[nm] >= rate]
-        if below and rate <= rates[below[-1]] * (1.0 + MET_MAX_TRUNCATION):
-            chosen = below[-1]
-        elif above:
-            chosen = above[0]
-        else:
-            chosen = met[-1]
-        return chosen
+    if met and (rate <= rates[met[-1]] * MET_MAX_TRUNCATION_RATIO or not qc):
+        lo, hi = MET_WINDOW
+        inside = [nm for nm in met if lo <= rate / rates[nm] <= hi]
+        below = [nm for nm in met if rates[nm] < rate]
+        if inside:
+            return min(inside, key=lambda nm: abs(math.log(rate / rates[nm])))
+        if below:
+            return below[-1]
+        return met[0]
     near = [nm for nm in qc if rate <= rates[nm] <= rate * 1.03]
     below_qc = [nm for nm in qc if rates[nm] <= rate]
     if near:
@@ -526,13 +530,21 @@ def code_for_rate(
     data_multiple: int = 8,
 ) -> AdaptedCode:
     """The shipped code :func:`member_for_rate` picks, adapted to ``rate`` (see :func:`adapt`),
-    with a number of data bits divisible by ``data_multiple`` (:func:`align_data`).
+    with a number of data bits divisible by ``data_multiple`` (:func:`align_data`). A MET
+    member that is truncated is built longer (``n_target·rate/rate_X``) so that the frame
+    stays ≈ ``n_target`` long.
 
     >>> a = code_for_rate(rate=0.0098, n_target=100_000)
     >>> a.mother, a.shortened.size > 0
     ('met-r0.01', True)
     """
-    adapted = adapt(member_for_rate(rate=rate, names=names), rate=rate, n_target=n_target)
+    name = member_for_rate(rate=rate, names=names)
+    mother_n = n_target
+    if code_family(name) == "met" and rate > code_rate(name):
+        # truncation keeps k = rate_X·n and shrinks the frame to k/R: start from a longer
+        # mother so that the truncated frame is n_target long (docs/met-codes.md)
+        mother_n = round(n_target * rate / code_rate(name))
+    adapted = adapt(name, rate=rate, n_target=mother_n)
     return align_data(adapted, multiple=data_multiple)
 
 

@@ -143,6 +143,9 @@ def main() -> None:
         help="also run OUR decoder on information-reconciliation's code (its PCM directory)",
     )
     ap.add_argument(
+        "--ir-frames", type=int, default=None, help="frames per point for --compare-ir"
+    )
+    ap.add_argument(
         "--compare-ir",
         metavar="PYTHON",
         default=None,
@@ -251,7 +254,7 @@ def main() -> None:
                     "--rate",
                     str(rate),
                     "--frames",
-                    str(args.frames),
+                    str(args.ir_frames or args.frames),
                     "--beta",
                     *map(str, args.beta),
                 ],

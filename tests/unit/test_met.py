@@ -145,6 +145,19 @@ def test_count_four_cycles_counts() -> None:
     assert count_four_cycles(LdpcCode.from_dense(h)) == 3
 
 
+@pytest.mark.parametrize("max_rounds", [0, 1, 2, 3])
+def test_construction_cut_short_reports_the_graph_it_returns(max_rounds: int) -> None:
+    # with too few rounds the last swaps can close new multi-edges / 4-cycles: the report must
+    # describe the returned graph (regression: a stale count let a duplicate edge reach
+    # LdpcCode.from_edges, which raised). met-r0.005 at n = 1.6·10^4 cannot be cleaned at all.
+    ens = ENSEMBLES["met-r0.005"]
+    code, rep = construct(ens, n_vars=16_000, rng=np.random.default_rng(3), max_rounds=max_rounds)
+    sockets = int(ens.edges_per_unit.sum()) * (16_000 // ens.unit)
+    assert code.n_edges <= sockets
+    assert (rep.multi_edges == 0) == (code.n_edges == sockets)
+    assert count_four_cycles(code) > 0 and rep.four_cycles > 0
+
+
 def test_construction_is_deterministic_and_seeded() -> None:
     ens = ENSEMBLES["met-r0.02"]
     a, _ = construct(ens, n_vars=40_000, rng=np.random.default_rng(7))

@@ -580,6 +580,7 @@ def construct(
     ]
     rounds = swaps = 0
     left_multi = left_cyc = left_cyc2 = 0
+    clean = False
     while rounds < max_rounds:
         rounds += 1
         a, b = var_at[ia], var_at[ib]
@@ -611,6 +612,7 @@ def construct(
         left_cyc2 = sum(int(c.size) for c in cyc2)
         bad = np.unique(np.concatenate([bad, *cyc2]))
         if bad.size == 0:
+            clean = True
             break
         t = sock_type[bad]
         for tt in np.unique(t).tolist():
@@ -620,6 +622,25 @@ def construct(
             for x, y in zip(src.tolist(), dst.tolist(), strict=True):
                 var_at[x], var_at[y] = var_at[y], var_at[x]
         swaps += int(bad.size)
+    if not clean:
+        # max_rounds ran out after a round of swaps: the counts above describe the graph
+        # before those swaps, which may have closed new multi-edges or cycles; count again
+        a, b = var_at[ia], var_at[ib]
+        left_multi = int(np.count_nonzero(a == b))
+        pk = np.sort(np.minimum(a, b) * n_vars + np.maximum(a, b))
+        left_cyc = int(np.count_nonzero(pk[1:] == pk[:-1]))
+        left_cyc2 = sum(
+            int(
+                _degree_two_cycles(
+                    pos_of_type[t][vdeg[var_at[pos_of_type[t]], t] == 2],
+                    var_at,
+                    sock_check,
+                    n_checks,
+                    rng,
+                ).size
+            )
+            for t in pure
+        )
     name = f"{ensemble.name}-n{n_vars}"
     if left_multi:  # only when max_rounds ran out: drop duplicates so H is well defined
         key = sock_check * n_vars + var_at

@@ -142,9 +142,7 @@ def main() -> None:
         default=None,
         help="also run OUR decoder on information-reconciliation's code (its PCM directory)",
     )
-    ap.add_argument(
-        "--ir-frames", type=int, default=None, help="frames per point for --compare-ir"
-    )
+    ap.add_argument("--ir-frames", type=int, default=None, help="frames per point for --compare-ir")
     ap.add_argument(
         "--compare-ir",
         metavar="PYTHON",
@@ -193,13 +191,13 @@ def main() -> None:
         "mean_iter\tinput_bit_per_s\tMedges_per_s"
     )
     rng = np.random.default_rng(args.seed)
-    for rate in [] if args.skip_family else args.rates:
-        lay = resolve_code(rate=rate, frame_length=args.n)
+
+    def measure(source, *, rate: float, name: str, n_vars: int) -> None:  # type: ignore[no-untyped-def]
+        """One row per β: Monte-Carlo through MDR + decoding of ``source`` (code or layout)."""
         for beta in args.beta:
-            snr = 2.0 ** (2.0 * lay.rate / beta) - 1.0
             p = fer_point(
-                lay,
-                snr=snr,
+                source,
+                snr=2.0 ** (2.0 * rate / beta) - 1.0,
                 dimension=args.dimension,
                 rng=rng.spawn(1)[0],
                 target_errors=args.target_errors,
@@ -210,39 +208,22 @@ def main() -> None:
                 schedule=args.schedule,
             )
             print(
-                f"{lay.rate:.5f}\t{lay.code.name}\t{lay.code.n_vars}\t{p.beta:.4f}\t"
+                f"{rate:.5f}\t{name}\t{n_vars}\t{p.beta:.4f}\t"
                 f"{p.snr_db:.3f}\t{p.frames}\t{p.frame_errors}\t"
                 f"{p.undetected_errors}({p.min_undetected_weight})\t"
                 f"{p.fer:.3f}\t[{p.fer_low:.3f},{p.fer_high:.3f}]\t{p.mean_iterations:.1f}\t"
                 f"{p.symbols_per_second:.0f}\t{p.edges_per_second / 1e6:.1f}",
                 flush=True,
             )
+
+    for rate in [] if args.skip_family else args.rates:
+        lay = resolve_code(rate=rate, frame_length=args.n)
+        measure(lay, rate=lay.rate, name=lay.code.name, n_vars=lay.code.n_vars)
     if args.ir_code:
         print("## cvqkd MDR + decoder on information-reconciliation's code (same code, d = 8)")
         for rate in args.rates:
             ir_code = load_ir_code(args.ir_code, rate)
-            for beta in args.beta:
-                snr = 2.0 ** (2.0 * ir_code.rate / beta) - 1.0
-                p = fer_point(
-                    ir_code,
-                    snr=snr,
-                    dimension=args.dimension,
-                    rng=rng.spawn(1)[0],
-                    target_errors=args.target_errors,
-                    max_frames=args.frames,
-                    batch_frames=batch,
-                    max_iterations=args.max_iter,
-                    backend=backend,  # type: ignore[arg-type]
-                    schedule=args.schedule,
-                )
-                print(
-                    f"{ir_code.rate:.5f}\t{ir_code.name}\t{ir_code.n_vars}\t{p.beta:.4f}\t"
-                    f"{p.snr_db:.3f}\t{p.frames}\t{p.frame_errors}\t"
-                    f"{p.undetected_errors}({p.min_undetected_weight})\t"
-                    f"{p.fer:.3f}\t[{p.fer_low:.3f},{p.fer_high:.3f}]\t{p.mean_iterations:.1f}\t"
-                    f"{p.symbols_per_second:.0f}\t{p.edges_per_second / 1e6:.1f}",
-                    flush=True,
-                )
+            measure(ir_code, rate=ir_code.rate, name=ir_code.name, n_vars=ir_code.n_vars)
     if args.compare_ir:
         print("## information-reconciliation (GPL; separate venv; same channel, d = 8)")
         driver = Path(__file__).with_name("ir_compare.py")

@@ -36,8 +36,9 @@ def machine() -> str:
 
 
 def commit() -> str:
-    """The short git commit the benchmark runs from, ``+dirty`` when src/ has uncommitted
-    changes (the figure then belongs to no commit); 'unknown' outside git."""
+    """The short git commit the benchmark runs from, ``+dirty`` when a tracked file under src/
+    has uncommitted changes (the figure then belongs to no commit; untracked files such as
+    caches do not count); 'unknown' outside git."""
     root = Path(__file__).resolve().parent.parent
     try:
         head = subprocess.run(
@@ -47,7 +48,7 @@ def commit() -> str:
             check=True,
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "-C", str(root), "status", "--porcelain", "--", "src"],
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no", "--", "src"],
             capture_output=True,
             text=True,
             check=False,

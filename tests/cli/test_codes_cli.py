@@ -73,3 +73,32 @@ def test_design_is_reproducible(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert (a / "rl-r0.1.json").read_bytes() == (b / "rl-r0.1.json").read_bytes()
     doc = json.loads((a / "rl-r0.1.json").read_text())
     assert doc["generator"] == "cvqkd codes design --name rl-r0.1 --steps 3 --starts 2  (seed 110)"
+
+
+def test_analyse_spec_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # the (3,6) regular ensemble as a TOML spec: DE threshold σ* = 0.8809 (Richardson &
+    # Urbanke), i.e. β* = 0.5 / (½ log2(1 + 1/σ*²)) = 0.837
+    spec = tmp_path / "r36.toml"
+    spec.write_text('name = "r36"\nunit = 2\nvar_types = [[2, [3]]]\ncheck_types = [[1, [6]]]\n')
+    out = _json(
+        capsys,
+        ["codes", "analyse", str(spec), "--population", "5000", "--lo", "0.7",
+         "--resolution", "0.01", "--beta", "0.6", "--json"],
+    )  # fmt: skip
+    assert out["name"] == "r36" and out["rate"] == 0.5
+    assert out["exit_beta"] == pytest.approx(0.837, abs=0.003)
+    # 5 000 samples: the bracket scatters by ≈ ±0.02 in β around the threshold
+    assert 0.8 <= out["de_converges_at"] < out["de_fails_at"] <= 0.88
+    assert all(0 < i < 20 for i in out["de_iterations"]["0.6"])
+
+
+def test_analyse_bad_input_is_one_line_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(["codes", "analyse", "met-r9"]) == 2
+    assert "neither a MET code" in capsys.readouterr().err
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"unit": 2, "var_types": [[2, [3]]], "check_types": [[1, [5]]]}')
+    assert run(["codes", "analyse", str(bad), "--no-threshold"]) == 2
+    err = capsys.readouterr().err
+    assert "edge sockets per type differ" in err and "Traceback" not in err

@@ -14,7 +14,10 @@ from cvqkd.errors import ConfigError
 def register(app: typer.Typer) -> None:
     """Attach the ``codes`` command group to the root app."""
     codes = typer.Typer(
-        help="Low-rate LDPC codes (MET and QC Raptor-like): list, show, design (QC), select.",
+        help=(
+            "Low-rate LDPC codes (MET and QC Raptor-like): list, show, design (QC), "
+            "analyse (MET), select."
+        ),
         no_args_is_help=True,
     )
 
@@ -137,6 +140,81 @@ def register(app: typer.Typer) -> None:
                     for r in results
                 ],
             )
+
+    @codes.command("analyse")
+    def analyse_cmd(
+        ensemble: str = typer.Argument(
+            ..., help="A shipped MET code (e.g. met-r0.02) or an ensemble spec file (.json/.toml)."
+        ),
+        beta: list[float] = typer.Option(
+            [], "--beta", help="Also count DE iterations to converge at this β (repeatable)."
+        ),
+        threshold: bool = typer.Option(
+            True, "--threshold/--no-threshold", help="Bisect the Monte-Carlo DE threshold in β."
+        ),
+        lo: float = typer.Option(0.85, "--lo", help="Lower end of the β bisection."),
+        resolution: float = typer.Option(0.0025, "--resolution", help="β step of the bisection."),
+        population: int = typer.Option(50_000, "--population", min=1000, help="DE samples."),
+        seed: int = typer.Option(11, "--seed", help="Seed of the Monte-Carlo DE."),
+        as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    ) -> None:
+        """Density evolution of a MET ensemble: EXIT and Monte-Carlo thresholds in β, and the
+        DE iterations it needs at given β (few = a wide decoding tunnel; docs/met-codes.md)."""
+        from cvqkd.cli.output import print_json, print_table
+        from cvqkd.reconciliation.met import ENSEMBLES, exit_threshold_snr, threshold_beta
+        from cvqkd.reconciliation.met_analysis import (
+            de_iterations,
+            de_threshold_beta,
+            load_ensemble_spec,
+        )
+
+        if ensemble in ENSEMBLES:
+            ens = ENSEMBLES[ensemble]
+        elif Path(ensemble).suffix in (".json", ".toml"):
+            ens = load_ensemble_spec(ensemble)
+        else:
+            raise ConfigError(
+                f"{ensemble!r} is neither a MET code ({', '.join(sorted(ENSEMBLES))}) nor a "
+                ".json/.toml ensemble spec"
+            )
+        try:
+            exit_beta: float | None = threshold_beta(ens, exit_threshold_snr(ens))
+        except ConfigError:
+            exit_beta = None
+        out: dict[str, Any] = {
+            "name": ens.name,
+            "rate": ens.rate,
+            "unit": ens.unit,
+            "exit_beta": exit_beta,
+            "population": population,
+            "seed": seed,
+        }
+        if threshold:
+            br = de_threshold_beta(
+                ens, lo=lo, resolution=resolution, seed=seed, population=population
+            )
+            out["de_converges_at"] = br.converges_at
+            out["de_fails_at"] = br.fails_at
+        seeds = (seed, seed + 1)
+        out["de_iterations"] = {
+            f"{b:g}": list(de_iterations(ens, beta=b, seeds=seeds, population=population))
+            for b in beta
+        }
+        if as_json:
+            print_json(out)
+            return
+        rows = [
+            ["rate", out["rate"]],
+            ["EXIT β* (Gaussian approximation, optimistic)", exit_beta],
+        ]
+        if threshold:
+            rows.append(["Monte-Carlo DE converges at β", out["de_converges_at"]])
+            rows.append(["Monte-Carlo DE fails at β", out["de_fails_at"]])
+        for b, its in out["de_iterations"].items():
+            rows.append(
+                [f"DE iterations at β = {b}", ", ".join("—" if i is None else str(i) for i in its)]
+            )
+        print_table(f"{ens.name}: density evolution", ["quantity", "value"], rows)
 
     @codes.command("select")
     def select_cmd(

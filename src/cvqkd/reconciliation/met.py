@@ -57,6 +57,7 @@ __all__ = [
     "exit_threshold_snr",
     "load_met_code",
     "population_de_converges",
+    "population_de_iterations",
     "regular_ensemble",
     "threshold_beta",
 ]
@@ -304,7 +305,7 @@ def threshold_beta(ensemble: MetEnsemble, snr: float) -> float:
 
 
 # ----------------------------------------------------------------------------- Monte-Carlo DE
-def population_de_converges(
+def population_de_iterations(
     ensemble: MetEnsemble,
     *,
     snr: float,
@@ -315,8 +316,9 @@ def population_de_converges(
     clt_degree: int | None = None,
     known_fraction: float = 0.0,
     edge_survival: tuple[float, ...] | None = None,
-) -> bool:
-    """Monte-Carlo ("population dynamics") density evolution, without Gaussian approximation.
+) -> int | None:
+    """Monte-Carlo ("population dynamics") density evolution, without Gaussian approximation:
+    the number of iterations it needs to converge, None if it does not in ``max_iterations``.
 
     Each edge type keeps ``population`` samples of its check-to-variable LLR; a variable (check)
     message of type ``t`` is formed from a node type drawn with its edge-perspective weight and
@@ -344,7 +346,7 @@ def population_de_converges(
       messages of that type instead of ``d − δ``; check degrees do not change.
 
     >>> ens = regular_ensemble(var_degree=3, check_degree=6)
-    >>> population_de_converges(ens, snr=1 / 0.84**2, rng=np.random.default_rng(1))
+    >>> population_de_iterations(ens, snr=1 / 0.84**2, rng=np.random.default_rng(1)) is not None
     True
     """
     vc, vd = ensemble.var_matrix
@@ -359,7 +361,7 @@ def population_de_converges(
     # edge types that reach a variable of degree >= 2 (degree-one variables only ever send
     # their channel LLR, which never becomes reliable)
     watch = [t for t in range(t_types) if np.any(vd[vd.sum(axis=1) >= 2, t] > 0)]
-    for _ in range(max_iterations):
+    for _ in range(max_iterations):  # _ = check updates done so far
         vcm: list[NDArray[np.float64]] = []
         for t in range(t_types):
             out = np.empty(n)
@@ -392,7 +394,7 @@ def population_de_converges(
                 out[idx] = acc
             vcm.append(out)
         if all(np.mean(vcm[t] < 0) < target_error for t in watch):
-            return True
+            return _
         th = [np.tanh(np.clip(v, -40.0, 40.0) / 2.0) for v in vcm]
         for t in range(t_types):
             if wc[:, t].sum() == 0:
@@ -410,7 +412,40 @@ def population_de_converges(
                         prod *= th[s][rng.integers(0, n, size=(idx.size, k))].prod(axis=1)
                 out[idx] = 2.0 * np.arctanh(np.clip(prod, -1 + 1e-15, 1 - 1e-15))
             cv[t] = out
-    return False
+    return None
+
+
+def population_de_converges(
+    ensemble: MetEnsemble,
+    *,
+    snr: float,
+    rng: np.random.Generator,
+    population: int = 20_000,
+    max_iterations: int = 400,
+    target_error: float = 1e-4,
+    clt_degree: int | None = None,
+    known_fraction: float = 0.0,
+    edge_survival: tuple[float, ...] | None = None,
+) -> bool:
+    """Whether Monte-Carlo density evolution converges: :func:`population_de_iterations` is not
+    None (same arguments, same random stream).
+
+    >>> ens = regular_ensemble(var_degree=3, check_degree=6)
+    >>> population_de_converges(ens, snr=1 / 0.84**2, rng=np.random.default_rng(1))
+    True
+    """
+    its = population_de_iterations(
+        ensemble,
+        snr=snr,
+        rng=rng,
+        population=population,
+        max_iterations=max_iterations,
+        target_error=target_error,
+        clt_degree=clt_degree,
+        known_fraction=known_fraction,
+        edge_survival=edge_survival,
+    )
+    return its is not None
 
 
 def _sum_of_draws(

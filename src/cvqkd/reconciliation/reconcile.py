@@ -161,11 +161,12 @@ class BobMessage:
 
 
 @dataclass(frozen=True)
-class ReconcileStats:
-    """Counts for one block (Alice's view, which Bob learns from ``frame_ok``).
+class FrameCounts:
+    """Frame and bit counts of one reconciled block (Alice's view; Bob learns them from
+    ``frame_ok``), shared by the binary (:class:`ReconcileStats`) and sliced schemes.
 
     ``leaked_bits`` counts the syndrome and tag bits of the *kept* frames — what privacy
-    amplification must subtract. ``beta`` uses ``snr`` (per real dimension).
+    amplification must subtract.
     """
 
     frames_tried: int
@@ -174,16 +175,23 @@ class ReconcileStats:
     frames_hash_failed: int
     key_bits: int
     leaked_bits: int
-    rate: float
-    snr: float
-    beta: float
-    mean_iterations: float
-    epsilon_cor: float
 
     @property
     def fer(self) -> float:
         """Frame error rate of the block."""
         return self.frames_failed / self.frames_tried if self.frames_tried else math.nan
+
+
+@dataclass(frozen=True)
+class ReconcileStats(FrameCounts):
+    """:class:`FrameCounts` of the binary scheme, with the code ``rate``, the ``snr`` (per real
+    dimension), ``beta`` at that SNR, the mean decoder iterations and ε_cor."""
+
+    rate: float
+    snr: float
+    beta: float
+    mean_iterations: float
+    epsilon_cor: float
 
 
 @dataclass(frozen=True)

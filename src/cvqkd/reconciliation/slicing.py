@@ -63,6 +63,7 @@ from scipy.special import log_ndtr, logsumexp, ndtr
 from cvqkd.errors import ConfigError, DataFormatError
 from cvqkd.reconciliation.decoder import Backend, decode
 from cvqkd.reconciliation.ldpc import LdpcCode
+from cvqkd.reconciliation.reconcile import FrameCounts
 from cvqkd.reconciliation.verification import FrameTag, collision_probability, make_tag, verify
 
 __all__ = [
@@ -836,8 +837,8 @@ class SliceBobMessage:
 
 
 @dataclass(frozen=True)
-class SliceStats:
-    """Counts for one block (Alice's view; Bob learns them from ``frame_ok``).
+class SliceStats(FrameCounts):
+    """:class:`~cvqkd.reconciliation.reconcile.FrameCounts` of the sliced scheme.
 
     ``leaked_bits``: syndrome and tag bits of the kept frames (what privacy amplification
     subtracts from the key bits; the disclosed levels are not part of the key).
@@ -845,22 +846,12 @@ class SliceStats:
     quantiser's ``I(X;Q)/I(X;Y)`` at the design SNR.
     """
 
-    frames_tried: int
-    frames_failed: int
-    frames_unconverged: int
-    frames_hash_failed: int
-    key_bits: int
-    leaked_bits: int
     disclosed_bits_per_symbol: float
     snr: float
     beta: float
     ideal_beta: float
     mean_iterations: tuple[float, ...]
     epsilon_cor: float
-
-    @property
-    def fer(self) -> float:
-        return self.frames_failed / self.frames_tried if self.frames_tried else math.nan
 
 
 @dataclass(frozen=True)

@@ -198,6 +198,37 @@ def decode_batch(
     )
 
 
+class _Frames:
+    """Per-frame state of the host loops (device arrays): ``active`` frames are still decoded,
+    ``conv`` converged, ``iters`` counts the iterations each frame was updated."""
+
+    def __init__(self, xp: Any, frames: int) -> None:
+        self.active = xp.ones(frames, dtype=xp.int32)
+        self.conv = xp.zeros(frames, dtype=xp.int32)
+        self.iters = xp.zeros(frames, dtype=xp.int64)
+        self.unsat = xp.zeros(frames, dtype=xp.int32)
+
+    def converged_now(self, it: int, max_iterations: int) -> bool:
+        """After ``syndrome_check`` filled ``unsat``: retire the frames whose syndrome is met;
+        False when the loop must end (cap reached, or no frame left at a poll)."""
+        newly = self.active * (1 - self.unsat)
+        self.conv += newly
+        self.active -= newly
+        if it == max_iterations:
+            return False
+        return not (it % _POLL_EVERY == 0 and not bool(self.active.any()))
+
+    def results(
+        self, xp: Any, d_app: Any
+    ) -> tuple[NDArray[np.uint8], NDArray[np.bool_], NDArray[np.int64], NDArray[np.float32]]:
+        """Host ``(bits, converged, iterations, posteriors)`` from the frame-minor ``d_app``."""
+        to_host = getattr(xp, "asnumpy", np.asarray)
+        post = np.ascontiguousarray(to_host(d_app).T, dtype=np.float32)
+        bits = (post < 0).astype(np.uint8)
+        conv = to_host(self.conv).astype(np.bool_)
+        return bits, conv, to_host(self.iters).astype(np.int64), post
+
+
 def _layers(code: LdpcCode) -> tuple[Any, ...]:
     import cupy
 
@@ -238,10 +269,8 @@ def run_layered(
         (1.0 - 2.0 * xp.asarray(syndrome, dtype=xp.float32)).astype(xp.float32).T
     )
     d_r = xp.zeros((code.n_edges, frames), dtype=xp.float32)
-    active = xp.ones(frames, dtype=xp.int32)
-    conv = xp.zeros(frames, dtype=xp.int32)
-    iters = xp.zeros(frames, dtype=xp.int64)
-    unsat = xp.zeros(frames, dtype=xp.int32)
+    st = _Frames(xp, frames)
+    active, unsat = st.active, st.unsat
     grid_c = ((m * frames + _THREADS - 1) // _THREADS,)
     block = (_THREADS,)
     layers = [
@@ -258,12 +287,7 @@ def run_layered(
                 block,
                 (check_ptr, check_vars, d_signs, d_app, unsat, active, i32(m), i32(frames)),
             )
-        newly = active * (1 - unsat)
-        conv += newly
-        active -= newly
-        if it == max_iterations:
-            break
-        if it % _POLL_EVERY == 0 and not bool(active.any()):
+        if not st.converged_now(it, max_iterations):
             break
         for start, size in layers:
             launch(
@@ -283,12 +307,9 @@ def run_layered(
                     i32(frames),
                 ),
             )
-        iters += active
+        st.iters += active
         it += 1
-    to_host = getattr(xp, "asnumpy", np.asarray)
-    post = np.ascontiguousarray(to_host(d_app).T, dtype=np.float32)
-    bits = (post < 0).astype(np.uint8)
-    return bits, to_host(conv).astype(np.bool_), to_host(iters).astype(np.int64), post
+    return st.results(xp, d_app)
 
 
 def run_flooding(
@@ -314,10 +335,8 @@ def run_flooding(
     )
     d_app = d_llr.copy()
     d_r = xp.zeros((n_edges, frames), dtype=xp.float32)
-    active = xp.ones(frames, dtype=xp.int32)
-    conv = xp.zeros(frames, dtype=xp.int32)
-    iters = xp.zeros(frames, dtype=xp.int64)
-    unsat = xp.zeros(frames, dtype=xp.int32)
+    st = _Frames(xp, frames)
+    active, unsat = st.active, st.unsat
     grid_c = ((m * frames + _THREADS - 1) // _THREADS,)
     grid_v = ((n * frames + _THREADS - 1) // _THREADS,)
     block = (_THREADS,)
@@ -332,12 +351,7 @@ def run_flooding(
                 block,
                 (check_ptr, check_vars, d_signs, d_app, unsat, active, i32(m), i32(frames)),
             )
-        newly = active * (1 - unsat)
-        conv += newly
-        active -= newly
-        if it == max_iterations:
-            break
-        if it % _POLL_EVERY == 0 and not bool(active.any()):
+        if not st.converged_now(it, max_iterations):
             break
         if m:
             launch(
@@ -352,9 +366,6 @@ def run_flooding(
             block,
             (var_ptr, var_edges, d_llr, d_r, d_app, active, i32(n), i32(frames)),
         )
-        iters += active
+        st.iters += active
         it += 1
-    to_host = getattr(xp, "asnumpy", np.asarray)
-    post = np.ascontiguousarray(to_host(d_app).T, dtype=np.float32)
-    bits = (post < 0).astype(np.uint8)
-    return bits, to_host(conv).astype(np.bool_), to_host(iters).astype(np.int64), post
+    return st.results(xp, d_app)

@@ -89,7 +89,8 @@ def test_analyse_spec_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert out["exit_beta"] == pytest.approx(0.837, abs=0.003)
     # 5 000 samples: the bracket scatters by ≈ ±0.02 in β around the threshold
     assert 0.8 <= out["de_converges_at"] < out["de_fails_at"] <= 0.88
-    assert all(0 < i < 20 for i in out["de_iterations"]["0.6"])
+    # far below the threshold DE converges for both seeds (the ordering in β is unit-tested)
+    assert len(out["de_iterations"]["0.6"]) == 2 and None not in out["de_iterations"]["0.6"]
 
 
 def test_analyse_bad_input_is_one_line_exit_2(

@@ -361,7 +361,7 @@ def population_de_iterations(
     # edge types that reach a variable of degree >= 2 (degree-one variables only ever send
     # their channel LLR, which never becomes reliable)
     watch = [t for t in range(t_types) if np.any(vd[vd.sum(axis=1) >= 2, t] > 0)]
-    for _ in range(max_iterations):  # _ = check updates done so far
+    for done in range(max_iterations):  # done = check updates so far
         vcm: list[NDArray[np.float64]] = []
         for t in range(t_types):
             out = np.empty(n)
@@ -394,7 +394,7 @@ def population_de_iterations(
                 out[idx] = acc
             vcm.append(out)
         if all(np.mean(vcm[t] < 0) < target_error for t in watch):
-            return _
+            return done
         th = [np.tanh(np.clip(v, -40.0, 40.0) / 2.0) for v in vcm]
         for t in range(t_types):
             if wc[:, t].sum() == 0:

@@ -265,7 +265,9 @@ def _plot_fer(points: dict[str, list[tuple[float, int, int, int]]], path: str) -
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--code", default="met-r0.02")
+    ap.add_argument(
+        "--code", default="met-r0.02", help="shipped MET code, or an ensemble spec .toml/.json"
+    )
     ap.add_argument("--n", type=int, default=100_000)
     ap.add_argument("--beta", type=float, nargs="+", default=[0.90, 0.93, 0.95])
     ap.add_argument("--frames", type=int, default=10)
@@ -284,10 +286,15 @@ def main() -> None:
     global _CODE
     import cvqkd
     from cvqkd.reconciliation.design import efficiency, snr_for_efficiency
-    from cvqkd.reconciliation.met import ENSEMBLES, load_met_code
+    from cvqkd.reconciliation.met import ENSEMBLES, build_met_code
+    from cvqkd.reconciliation.met_analysis import load_ensemble_spec
 
     t0 = time.perf_counter()
-    code = load_met_code(args.code, n_target=args.n)
+    if args.code in ENSEMBLES:
+        ensemble = ENSEMBLES[args.code]
+    else:
+        ensemble = load_ensemble_spec(args.code)
+    code = build_met_code(ensemble, n_target=args.n)
     build_s = time.perf_counter() - t0
     _CODE = code
     rate = code.rate
@@ -311,7 +318,7 @@ def main() -> None:
     print(
         f"# code: {code.name} n={code.n_vars} m={code.n_checks} "
         f"E={code.n_edges} rate={rate:.5f}  built in {build_s:.1f} s  "
-        f"source: {ENSEMBLES[args.code].source}"
+        f"source: {ensemble.source}"
     )
     print(f"# run: code={args.code} n={code.n_vars} seed={args.seed} max_iter={args.max_iter}")
     ids = args.frame_ids or list(range(args.first_frame, args.first_frame + args.frames))

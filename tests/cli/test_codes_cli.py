@@ -103,3 +103,31 @@ def test_analyse_bad_input_is_one_line_exit_2(
     assert run(["codes", "analyse", str(bad), "--no-threshold"]) == 2
     err = capsys.readouterr().err
     assert "edge sockets per type differ" in err and "Traceback" not in err
+
+
+def test_search_writes_a_spec_that_analyse_reads(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = tmp_path / "found.toml"
+    out = _json(
+        capsys,
+        [
+            "codes", "search", "--rate", "0.02", "--beta", "0.9", "--generations", "1",
+            "--popsize", "1", "--population", "2000", "--max-iterations", "60",
+            "--core-min", "12", "--core-max", "24", "--out", str(spec), "--json",
+        ],
+    )  # fmt: skip
+    assert out["start"] == "met-r0.02" and out["unit"] == 400
+    assert out["best"]["score"] <= next(f["score"] for f in out["finalists"] if f["is_start"])
+    assert "found by: cvqkd" in spec.read_text()
+    again = _json(capsys, ["codes", "analyse", str(spec), "--no-threshold", "--json"])
+    assert again["rate"] == pytest.approx(0.02)
+    assert again["name"] == "search-r0.02-b0.9"
+
+
+def test_search_bad_input_is_one_line_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["codes", "search", "--rate", "0.02", "--unit", "333"]) == 2
+    err = capsys.readouterr().err
+    assert "--unit" in err and "Traceback" not in err
+    assert run(["codes", "search", "--rate", "0.02", "--start", "met-r9"]) == 2
+    assert "met-r9" in capsys.readouterr().err

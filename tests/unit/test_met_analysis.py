@@ -13,7 +13,7 @@ from cvqkd.errors import ConfigError
 from cvqkd.reconciliation.met import (
     ENSEMBLES,
     population_de_converges,
-    population_de_iterations,
+    population_de_run,
     regular_ensemble,
 )
 from cvqkd.reconciliation.met_analysis import (
@@ -76,17 +76,17 @@ def test_snr_at_beta_inverts_the_efficiency() -> None:
 
 
 def test_iterations_and_converges_share_one_random_stream() -> None:
-    # population_de_converges is population_de_iterations(...) is not None, draw for draw
+    # population_de_converges is population_de_run(...).iterations is not None, draw for draw;
+    # the residual is at most the target when it converged, above it when it did not
     ens = regular_ensemble(var_degree=3, check_degree=6)
     for snr in (1 / 0.8**2, 1 / 0.95**2):
-        its = population_de_iterations(ens, snr=snr, rng=np.random.default_rng(5), population=3000)
+        run = population_de_run(ens, snr=snr, rng=np.random.default_rng(5), population=3000)
         ok = population_de_converges(ens, snr=snr, rng=np.random.default_rng(5), population=3000)
-        assert ok == (its is not None)
-    assert population_de_iterations(
+        assert ok == (run.iterations is not None)
+        assert (run.residual < 1e-4) == ok
+    assert population_de_run(
         ens, snr=1 / 0.8**2, rng=np.random.default_rng(5), population=3000
-    ) == population_de_iterations(
-        ens, snr=1 / 0.8**2, rng=np.random.default_rng(5), population=3000
-    )
+    ) == population_de_run(ens, snr=1 / 0.8**2, rng=np.random.default_rng(5), population=3000)
 
 
 def test_threshold_bracket_of_the_3_6_ensemble() -> None:

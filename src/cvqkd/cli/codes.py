@@ -216,6 +216,169 @@ def register(app: typer.Typer) -> None:
             )
         print_table(f"{ens.name}: density evolution", ["quantity", "value"], rows)
 
+    @codes.command("search")
+    def search_cmd(
+        rate: float = typer.Option(..., "--rate", help="Code rate of the ensemble, e.g. 0.02."),
+        beta: float = typer.Option(0.95, "--beta", help="Target efficiency β of the DE score."),
+        unit: int = typer.Option(
+            None, "--unit", min=2, help="Variables per unit (default: the shipped member's)."
+        ),
+        start: str = typer.Option(
+            None, "--start", help="Shipped MET code seeding the search (default: same rate)."
+        ),
+        core_min: int = typer.Option(
+            None, "--core-min", help="Smallest core per unit (default: the start's core)."
+        ),
+        core_max: int = typer.Option(None, "--core-max", help="Largest core per unit."),
+        max_single: int = typer.Option(
+            0, "--max-single", min=0, help="Most extension checks with a single core edge."
+        ),
+        generations: int = typer.Option(10, "--generations", min=1),
+        popsize: int = typer.Option(5, "--popsize", min=1, help="Candidates = 5 × popsize."),
+        population: int = typer.Option(30_000, "--population", min=1000, help="DE samples."),
+        max_iterations: int = typer.Option(300, "--max-iterations", min=10),
+        max_stability: float = typer.Option(
+            0.9, "--max-stability", help="Largest precode λ₂·ρ'(1) allowed."
+        ),
+        workers: int = typer.Option(1, "--workers", min=1, help="Processes scoring candidates."),
+        seed: int = typer.Option(1, "--seed", help="Seed of the differential evolution."),
+        name: str = typer.Option(None, "--name", help="Name of the found ensemble."),
+        out: Path = typer.Option(None, "--out", help="Write the best ensemble spec (.toml/.json)."),
+        as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    ) -> None:
+        """Search MET ensembles of the family's shape globally (differential evolution), scored
+        by the Monte-Carlo DE iterations to converge at β (docs/met-codes.md)."""
+        from cvqkd.cli.output import error_console, print_json, print_table
+        from cvqkd.reconciliation.met import ENSEMBLES, MetShape
+        from cvqkd.reconciliation.met_search import (
+            SearchBounds,
+            ShapeScore,
+            ensemble_spec_toml,
+            search_shapes,
+            shape_of,
+        )
+
+        if not 0.0 < rate < 0.5:
+            raise ConfigError(f"--rate must be in (0, 0.5), got {rate}")
+        if start is None:
+            start = next((k for k, e in ENSEMBLES.items() if abs(e.rate - rate) < 1e-12), None)
+        elif start not in ENSEMBLES:
+            raise ConfigError(f"--start {start!r} is not a MET code: {', '.join(ENSEMBLES)}")
+        start_shape: MetShape | None = shape_of(ENSEMBLES[start]) if start is not None else None
+        if start_shape is not None and abs(start_shape.rate - rate) > 1e-12:
+            raise ConfigError(f"--start {start} has rate {start_shape.rate}, not {rate}")
+        if unit is None:
+            unit = start_shape.unit if start_shape is not None else round(8 / rate)
+        info_bits = round(rate * unit)
+        if abs(info_bits - rate * unit) > 1e-9 or info_bits < 1:
+            raise ConfigError(f"--rate {rate} × --unit {unit} must be a positive integer")
+        if start_shape is not None and start_shape.unit != unit:
+            start_shape = None
+        # a smaller core than the start's is a shorter precode: faster DE, but a larger
+        # finite-length loss (docs/met-codes.md, "Global shape search"); opt in with --core-min
+        lo = (
+            core_min
+            if core_min is not None
+            else (start_shape.core if start_shape is not None else info_bits + 2)
+        )
+        hi = core_max if core_max is not None else 5 * info_bits
+        if not info_bits < lo <= hi < unit:
+            raise ConfigError(f"need {info_bits} < --core-min <= --core-max < {unit}")
+        bounds = SearchBounds(core=(lo, hi), single_checks=(0, max_single))
+
+        def progress(generation: int, best: ShapeScore) -> None:
+            error_console.print(
+                f"generation {generation}/{generations}: best score {best.score:.1f} "
+                f"(DE iterations {list(best.iterations)}) {best.shape}"
+            )
+
+        result = search_shapes(
+            unit=unit,
+            info_bits=info_bits,
+            beta=beta,
+            bounds=bounds,
+            start=start_shape,
+            generations=generations,
+            popsize=popsize,
+            population=population,
+            max_iterations=max_iterations,
+            max_stability=max_stability,
+            workers=workers,
+            seed=seed,
+            progress=progress,
+        )
+        label = name or f"search-r{rate:g}-b{beta:g}"
+        best_ens = result.best.shape.ensemble(label, seed=seed)
+        if out is not None:
+            import shlex
+            import sys
+
+            comment = (
+                f"found by: cvqkd {shlex.join(sys.argv[1:])}\n"
+                f"score {result.best.score:.1f} (mean DE iterations at beta {beta}, "
+                f"seeds-wise {list(result.best.iterations)}), {result.best.shape}"
+            )
+            if out.suffix == ".json":
+                spec = {
+                    "name": best_ens.name,
+                    "unit": best_ens.unit,
+                    "seed": best_ens.seed,
+                    "var_types": best_ens.var_types,
+                    "check_types": best_ens.check_types,
+                    "source": comment,
+                }
+                out.write_text(json.dumps(spec, indent=1) + "\n")
+            elif out.suffix == ".toml":
+                out.write_text(ensemble_spec_toml(best_ens, comment=comment))
+            else:
+                raise ConfigError(f"--out {out}: use a .toml or .json file name")
+
+        def row(s: ShapeScore) -> dict[str, Any]:
+            return {
+                "shape": s.shape,
+                "score": s.score,
+                "de_iterations": list(s.iterations),
+                "precode_stability": s.precode_stability,
+                "is_start": s.shape == start_shape,
+            }
+
+        if as_json:
+            print_json(
+                {
+                    "rate": rate,
+                    "beta": beta,
+                    "unit": unit,
+                    "start": start,
+                    "evaluated": len(result.evaluated),
+                    "history": result.history,
+                    "best": row(result.best),
+                    "finalists": [row(s) for s in result.finalists],
+                    "spec": str(out) if out is not None else None,
+                }
+            )
+            return
+        print_table(
+            f"MET shape search, rate {rate:g}, β {beta:g} ({len(result.evaluated)} shapes scored;"
+            f" finalists re-scored with {len(result.best.iterations)} DE seeds)",
+            ["core", "weak", "weak deg", "strong deg", "single", "λ₂ρ'", "DE its", "score", ""],
+            [
+                [
+                    s.shape.core,
+                    s.shape.weak,
+                    s.shape.weak_degree,
+                    s.shape.strong_degree,
+                    s.shape.single_checks,
+                    s.precode_stability,
+                    ", ".join("—" if i is None else str(i) for i in s.iterations),
+                    s.score,
+                    "start" if s.shape == start_shape else "",
+                ]
+                for s in result.finalists
+            ],
+        )
+        if out is not None:
+            error_console.print(f"best ensemble written to {out} (cvqkd codes analyse {out})")
+
     @codes.command("select")
     def select_cmd(
         snr_db: float = typer.Option(..., "--snr-db", help="Measured SNR in dB."),

@@ -16,7 +16,8 @@ there is no protograph permanent bound on the minimum distance (cf. docs/codes.m
 Contents: :class:`MetEnsemble` (node counts per ``unit`` variables, exact integers),
 :func:`exit_threshold_snr` (Gaussian-approximation density evolution on mutual information,
 ten Brink 2001 / Chung et al. 2001, with the exact ``J`` of :mod:`~.design`),
-:func:`population_de_converges` (Monte-Carlo density evolution, no Gaussian assumption),
+:func:`population_de_run` / :func:`population_de_converges` (Monte-Carlo density evolution,
+no Gaussian assumption),
 :func:`construct` (seeded socket permutation per edge type with removal of multi-edges and
 4-cycles by random socket swaps; vectorised, an ``n = 10^6`` code in seconds), and
 :func:`load_met_code`.
@@ -48,8 +49,11 @@ from cvqkd.reconciliation.ldpc import LdpcCode
 __all__ = [
     "ENSEMBLES",
     "ConstructionReport",
+    "DeRun",
     "MetEnsemble",
+    "MetShape",
     "adapt_met",
+    "build_met_code",
     "construct",
     "count_four_cycles",
     "designed_ensemble",
@@ -57,7 +61,7 @@ __all__ = [
     "exit_threshold_snr",
     "load_met_code",
     "population_de_converges",
-    "population_de_iterations",
+    "population_de_run",
     "regular_ensemble",
     "threshold_beta",
 ]
@@ -155,6 +159,104 @@ def regular_ensemble(*, var_degree: int, check_degree: int) -> MetEnsemble:
     )
 
 
+@dataclass(frozen=True)
+class MetShape:
+    """The three-edge-type shape of the family, per ``unit`` variables (docs/met-codes.md).
+
+    * ``core`` core variables: ``weak`` of them of type (precode degree 2, extension degree
+      ``weak_degree``), the rest of type (``strong_precode_degree``, ``strong_degree``);
+    * ``core − rate·unit`` precode checks (so the rate is exactly ``rate``), their degrees the
+      two integers around the mean that the sockets fix;
+    * ``unit − core`` degree-one variables, each alone on an extension check; ``single_checks``
+      of those checks have one core edge, the others the two integers around the mean the
+      type-2 sockets leave.
+
+    :meth:`ensemble` builds it; :func:`designed_ensemble` is the shipped special case (a
+    quarter of the core weak, no single checks).
+    """
+
+    unit: int
+    core: int
+    weak: int
+    weak_degree: int
+    strong_degree: int
+    info_bits: int
+    single_checks: int = 0
+    strong_precode_degree: int = 3
+
+    @property
+    def rate(self) -> float:
+        """Design rate ``info_bits / unit``."""
+        return self.info_bits / self.unit
+
+    def precode_stability(self) -> float:
+        """``λ₂·ρ'(1)`` of the precode (edge perspective): below 1 the degree-2 precode
+        variables form a forest plus O(1) cycles, so no low-weight precode codewords are made
+        of them (docs/met-codes.md, "Lesson: the precode's degree-2 variables").
+
+        >>> round(MetShape(400, 16, 4, 4, 77, 8).precode_stability(), 3)
+        0.826
+        """
+        sockets = 2 * self.weak + self.strong_precode_degree * (self.core - self.weak)
+        checks = self._precode_checks()
+        rho1 = sum(c * d * (d - 1) for c, d in checks) / sockets
+        return 2 * self.weak / sockets * rho1
+
+    def _precode_checks(self) -> list[tuple[int, int]]:
+        n_checks = self.core - self.info_bits
+        sockets = 2 * self.weak + self.strong_precode_degree * (self.core - self.weak)
+        return _split_degrees(sockets, n_checks, what="precode")
+
+    def ensemble(self, name: str, *, seed: int = 0, source: str = "") -> MetEnsemble:
+        """The :class:`MetEnsemble` of this shape (ConfigError if the numbers do not fit).
+
+        >>> e = MetShape(400, 16, 4, 4, 77, 8).ensemble("x")
+        >>> e.rate, e.check_types
+        (0.02, ((4, (5, 0, 0)), (4, (6, 0, 0)), (212, (0, 2, 1)), (172, (0, 3, 1))))
+        """
+        if not (0 < self.info_bits < self.core < self.unit) or not (0 <= self.weak <= self.core):
+            raise ConfigError(
+                f"{name}: need 0 < info bits ({self.info_bits}) < core ({self.core}) < unit "
+                f"({self.unit}) and 0 <= weak ({self.weak}) <= core"
+            )
+        ext = self.unit - self.core
+        if not (0 <= self.single_checks < ext):
+            raise ConfigError(f"{name}: single_checks must be in [0, {ext})")
+        e2 = self.weak * self.weak_degree + (self.core - self.weak) * self.strong_degree
+        rest = _split_degrees(e2 - self.single_checks, ext - self.single_checks, what="extension")
+        ext_deg: dict[int, int] = {}
+        for c, d in [(self.single_checks, 1), *rest]:
+            if c:
+                ext_deg[d] = ext_deg.get(d, 0) + c
+        var_types = [
+            (self.weak, (2, self.weak_degree, 0)),
+            (self.core - self.weak, (self.strong_precode_degree, self.strong_degree, 0)),
+            (ext, (0, 0, 1)),
+        ]
+        return MetEnsemble(
+            name=name,
+            unit=self.unit,
+            var_types=tuple((c, d) for c, d in var_types if c),
+            check_types=(
+                *((c, (d, 0, 0)) for c, d in self._precode_checks() if c),
+                *((ext_deg[d], (0, d, 1)) for d in sorted(ext_deg)),
+            ),
+            seed=seed,
+            source=source or f"MET shape {self}",
+        )
+
+
+def _split_degrees(sockets: int, checks: int, *, what: str) -> list[tuple[int, int]]:
+    """``[(count, degree), (count, degree + 1)]``: ``checks`` checks carrying ``sockets``."""
+    if checks <= 0:
+        raise ConfigError(f"{what}: no checks to carry {sockets} sockets")
+    lo = sockets // checks
+    if lo < 1:
+        raise ConfigError(f"{what}: {sockets} sockets cannot give each of {checks} checks an edge")
+    hi = sockets - lo * checks
+    return [(checks - hi, lo), (hi, lo + 1)]
+
+
 def designed_ensemble(
     name: str, *, unit: int, core: int, core_degrees: tuple[int, int], seed: int = 0
 ) -> MetEnsemble:
@@ -165,7 +267,7 @@ def designed_ensemble(
     ``core_degrees[1]``; ``core/2`` precode checks (half of degree 5, half of degree 6: a
     rate-½ precode on the core); ``unit − core`` degree-one variables, each alone on an
     extension check that has 2 or 3 type-2 edges (1 and 2 if the core degrees are too small
-    for that), the mix fixed by the socket count.
+    for that), the mix fixed by the socket count (:class:`MetShape` with ``weak = core/4``).
 
     The precode keeps ``λ₂·ρ'(1) = (8/44)·(200/44) = 0.83 < 1``: the degree-2 precode
     variables then form a forest plus O(1) cycles (which :func:`construct` removes), so the
@@ -180,23 +282,10 @@ def designed_ensemble(
     """
     if core % 16:
         raise ConfigError("core size must be a multiple of 16")
-    k = core // 16
-    ext = unit - core
     da, db = core_degrees
-    e2 = 4 * k * da + 12 * k * db
-    n3 = e2 - 2 * ext  # extension checks with three type-2 edges
-    n1 = max(0, -n3)  # ... or with one, if the core degrees are small
-    n3 = max(0, n3)
-    n2 = ext - n1 - n3
-    if n2 < 0:
-        raise ConfigError(f"core degrees {core_degrees} do not fit {ext} extension checks")
-    ext_checks = tuple((c, (0, d, 1)) for c, d in ((n1, 1), (n2, 2), (n3, 3)) if c)
-    checks = ((4 * k, (5, 0, 0)), (4 * k, (6, 0, 0)), *ext_checks)
-    return MetEnsemble(
-        name=name,
-        unit=unit,
-        var_types=((4 * k, (2, da, 0)), (12 * k, (3, db, 0)), (ext, (0, 0, 1))),
-        check_types=checks,
+    shape = MetShape(unit, core, core // 4, da, db, info_bits=core // 2)
+    return shape.ensemble(
+        name,
         seed=seed,
         source=(
             f"designed here (EXIT DE hill-climb over the core degrees {core_degrees}, precode "
@@ -305,7 +394,17 @@ def threshold_beta(ensemble: MetEnsemble, snr: float) -> float:
 
 
 # ----------------------------------------------------------------------------- Monte-Carlo DE
-def population_de_iterations(
+@dataclass(frozen=True)
+class DeRun:
+    """Outcome of one Monte-Carlo DE run: ``iterations`` to converge (None: it did not), and
+    ``residual``, the smallest error fraction reached (worst watched edge type) — how close a
+    run that did not converge came (``target_error`` or less when it converged)."""
+
+    iterations: int | None
+    residual: float
+
+
+def population_de_run(
     ensemble: MetEnsemble,
     *,
     snr: float,
@@ -316,9 +415,9 @@ def population_de_iterations(
     clt_degree: int | None = None,
     known_fraction: float = 0.0,
     edge_survival: tuple[float, ...] | None = None,
-) -> int | None:
+) -> DeRun:
     """Monte-Carlo ("population dynamics") density evolution, without Gaussian approximation:
-    the number of iterations it needs to converge, None if it does not in ``max_iterations``.
+    the iterations it needs to converge and the smallest error fraction it reached.
 
     Each edge type keeps ``population`` samples of its check-to-variable LLR; a variable (check)
     message of type ``t`` is formed from a node type drawn with its edge-perspective weight and
@@ -346,8 +445,9 @@ def population_de_iterations(
       messages of that type instead of ``d − δ``; check degrees do not change.
 
     >>> ens = regular_ensemble(var_degree=3, check_degree=6)
-    >>> population_de_iterations(ens, snr=1 / 0.84**2, rng=np.random.default_rng(1)) is not None
-    True
+    >>> run = population_de_run(ens, snr=1 / 0.95**2, rng=np.random.default_rng(1))
+    >>> run.iterations is None, 0.01 < run.residual < 0.2   # σ = 0.95 > σ* = 0.881
+    (True, True)
     """
     vc, vd = ensemble.var_matrix
     cc, cd = ensemble.check_matrix
@@ -361,6 +461,7 @@ def population_de_iterations(
     # edge types that reach a variable of degree >= 2 (degree-one variables only ever send
     # their channel LLR, which never becomes reliable)
     watch = [t for t in range(t_types) if np.any(vd[vd.sum(axis=1) >= 2, t] > 0)]
+    residual = 1.0
     for done in range(max_iterations):  # done = check updates so far
         vcm: list[NDArray[np.float64]] = []
         for t in range(t_types):
@@ -393,8 +494,10 @@ def population_de_iterations(
                     acc[rng.random(idx.size) < known_fraction] = 50.0
                 out[idx] = acc
             vcm.append(out)
-        if all(np.mean(vcm[t] < 0) < target_error for t in watch):
-            return done
+        err = max(float(np.mean(vcm[t] < 0)) for t in watch) if watch else 0.0
+        residual = min(residual, err)
+        if err < target_error:
+            return DeRun(done, residual)
         th = [np.tanh(np.clip(v, -40.0, 40.0) / 2.0) for v in vcm]
         for t in range(t_types):
             if wc[:, t].sum() == 0:
@@ -412,7 +515,7 @@ def population_de_iterations(
                         prod *= th[s][rng.integers(0, n, size=(idx.size, k))].prod(axis=1)
                 out[idx] = 2.0 * np.arctanh(np.clip(prod, -1 + 1e-15, 1 - 1e-15))
             cv[t] = out
-    return None
+    return DeRun(None, residual)
 
 
 def population_de_converges(
@@ -427,14 +530,14 @@ def population_de_converges(
     known_fraction: float = 0.0,
     edge_survival: tuple[float, ...] | None = None,
 ) -> bool:
-    """Whether Monte-Carlo density evolution converges: :func:`population_de_iterations` is not
-    None (same arguments, same random stream).
+    """Whether Monte-Carlo density evolution converges: the ``iterations`` of
+    :func:`population_de_run` are not None (same arguments, same random stream).
 
     >>> ens = regular_ensemble(var_degree=3, check_degree=6)
     >>> population_de_converges(ens, snr=1 / 0.84**2, rng=np.random.default_rng(1))
     True
     """
-    its = population_de_iterations(
+    run = population_de_run(
         ensemble,
         snr=snr,
         rng=rng,
@@ -445,7 +548,7 @@ def population_de_converges(
         known_fraction=known_fraction,
         edge_survival=edge_survival,
     )
-    return its is not None
+    return run.iterations is not None
 
 
 def _sum_of_draws(
@@ -699,12 +802,23 @@ def load_met_code(name: str, *, n_target: int = 1_000_000) -> LdpcCode:
     """
     if name not in ENSEMBLES:
         raise ConfigError(f"unknown MET code {name!r}; known: {', '.join(sorted(ENSEMBLES))}")
-    ens = ENSEMBLES[name]
+    return build_met_code(ENSEMBLES[name], n_target=n_target)
+
+
+def build_met_code(ensemble: MetEnsemble, *, n_target: int = 1_000_000) -> LdpcCode:
+    """A code of ``ensemble`` (shipped or a candidate spec) at the block length nearest
+    ``n_target``, built with ``rng = default_rng([ensemble.seed, n])``; ConfigError if the
+    construction leaves multi-edges, 4-cycles or degree-2 precode cycles.
+
+    >>> build_met_code(ENSEMBLES["met-r0.02"], n_target=40_000).n_vars
+    40000
+    """
+    ens = ensemble
     n = max(1, round(n_target / ens.unit)) * ens.unit
     code, rep = construct(ens, n_vars=n, rng=np.random.default_rng([ens.seed, n]))
     if rep.multi_edges or rep.four_cycles or rep.precode_cycles:
         raise ConfigError(
-            f"{name} at n={n}: construction left {rep.multi_edges} multi-edges, "
+            f"{ens.name} at n={n}: construction left {rep.multi_edges} multi-edges, "
             f"{rep.four_cycles} 4-cycles and {rep.precode_cycles} precode degree-2 cycles"
         )
     return code

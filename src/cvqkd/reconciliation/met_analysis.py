@@ -16,7 +16,7 @@ for candidate ensembles written as a spec file:
 
 Efficiency and SNR: ``β = R / C(SNR)`` with ``C = ½ log2(1 + SNR)`` (the Gaussian-input AWGN
 capacity, the convention of the whole reconciliation package), so ``SNR = 2^(2R/β) − 1``.
-Monte-Carlo DE: :func:`~.met.population_de_iterations` (Richardson & Urbanke, *Modern Coding
+Monte-Carlo DE: :func:`~.met.population_de_run` (Richardson & Urbanke, *Modern Coding
 Theory* §4.5) with the CLT step for high degrees.
 
 Example
@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from cvqkd.errors import ConfigError
-from cvqkd.reconciliation.met import MetEnsemble, population_de_iterations
+from cvqkd.reconciliation.met import MetEnsemble, population_de_run
 
 __all__ = [
     "DeBracket",
@@ -138,14 +138,14 @@ def _point(
     max_iterations: int,
     clt_degree: int | None,
 ) -> int | None:
-    return population_de_iterations(
+    return population_de_run(
         ensemble,
         snr=snr_at_beta(ensemble, beta),
         rng=np.random.default_rng([seed, round(beta * 100_000)]),
         population=population,
         max_iterations=max_iterations,
         clt_degree=clt_degree,
-    )
+    ).iterations
 
 
 def de_iterations(

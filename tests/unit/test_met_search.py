@@ -123,3 +123,28 @@ def test_spec_toml_round_trip(tmp_path) -> None:  # type: ignore[no-untyped-def]
     back = load_ensemble_spec(p)
     assert (back.name, back.unit, back.seed) == ("found", 400, 5)
     assert (back.var_types, back.check_types) == (ens.var_types, ens.check_types)
+
+
+def test_fer_stage_orders_finalists_by_frame_errors() -> None:
+    res = search_shapes(
+        unit=400,
+        info_bits=8,
+        beta=0.93,
+        bounds=SearchBounds(core=(12, 20)),
+        start=shape_of(ENSEMBLES["met-r0.02"]),
+        generations=1,
+        popsize=1,
+        seeds=(1,),
+        rescore_seeds=(),
+        finalists=2,
+        fer_frames=2,
+        fer_length=20_000,
+        fer_max_iterations=40,
+        **TINY,
+    )
+    assert set(res.fer) == {f.shape for f in res.finalists}
+    keys = [
+        (res.fer[f.shape].frame_errors, res.fer[f.shape].mean_iterations) for f in res.finalists
+    ]
+    assert keys == sorted(keys)
+    assert all(p.frames == 2 and p.frame_length == 20_000 for p in res.fer.values())

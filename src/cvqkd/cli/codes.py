@@ -242,6 +242,15 @@ def register(app: typer.Typer) -> None:
         ),
         workers: int = typer.Option(1, "--workers", min=1, help="Processes scoring candidates."),
         seed: int = typer.Option(1, "--seed", help="Seed of the differential evolution."),
+        fer_frames: int = typer.Option(
+            0,
+            "--fer-frames",
+            min=0,
+            help="Choose among the finalists by FER over this many frames.",
+        ),
+        fer_length: int = typer.Option(
+            100_000, "--fer-length", min=1000, help="Frame length of the FER check."
+        ),
         name: str = typer.Option(None, "--name", help="Name of the found ensemble."),
         out: Path = typer.Option(None, "--out", help="Write the best ensemble spec (.toml/.json)."),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
@@ -305,6 +314,9 @@ def register(app: typer.Typer) -> None:
             max_stability=max_stability,
             workers=workers,
             seed=seed,
+            fer_frames=fer_frames,
+            fer_length=fer_length,
+            fer_max_iterations=max_iterations,
             progress=progress,
         )
         label = name or f"search-r{rate:g}-b{beta:g}"
@@ -334,13 +346,21 @@ def register(app: typer.Typer) -> None:
                 raise ConfigError(f"--out {out}: use a .toml or .json file name")
 
         def row(s: ShapeScore) -> dict[str, Any]:
+            f = result.fer.get(s.shape)
             return {
                 "shape": s.shape,
                 "score": s.score,
                 "de_iterations": list(s.iterations),
                 "precode_stability": s.precode_stability,
                 "is_start": s.shape == start_shape,
+                "fer": None
+                if f is None
+                else {"frames": f.frames, "errors": f.frame_errors, "length": f.frame_length},
             }
+
+        def fer_cell(s: ShapeScore) -> str:
+            f = result.fer.get(s.shape)
+            return "" if f is None else f"{f.frame_errors}/{f.frames}"
 
         if as_json:
             print_json(
@@ -360,7 +380,18 @@ def register(app: typer.Typer) -> None:
         print_table(
             f"MET shape search, rate {rate:g}, β {beta:g} ({len(result.evaluated)} shapes scored;"
             f" finalists re-scored with {len(result.best.iterations)} DE seeds)",
-            ["core", "weak", "weak deg", "strong deg", "single", "λ₂ρ'", "DE its", "score", ""],
+            [
+                "core",
+                "weak",
+                "weak deg",
+                "strong deg",
+                "single",
+                "λ₂ρ'",
+                "DE its",
+                "score",
+                f"FER (n = {fer_length})" if fer_frames else "",
+                "",
+            ],
             [
                 [
                     s.shape.core,
@@ -371,6 +402,7 @@ def register(app: typer.Typer) -> None:
                     s.precode_stability,
                     ", ".join("—" if i is None else str(i) for i in s.iterations),
                     s.score,
+                    fer_cell(s),
                     "start" if s.shape == start_shape else "",
                 ]
                 for s in result.finalists

@@ -63,6 +63,7 @@ Example:
 from __future__ import annotations
 
 import hmac
+import json
 import math
 import threading
 import time
@@ -95,6 +96,14 @@ LEVELS = ("asymptotic", "finite-size", "composable")
 
 #: Where χ_BE's T and ξ come from: this block's estimates, or the link model.
 PARAMETER_SOURCES = ("estimated", "model")
+
+#: Reconciliation schemes (PipelineConfig.reconciliation).
+RECONCILIATION_SCHEMES = ("auto", "binary", "sliced")
+
+#: ``auto`` switches to sliced reconciliation from this SNR (linear, per real sample): the
+#: binary scheme's ceiling C_BIAWGN/C_AWGN falls to 0.91 at SNR 2 and 0.85 at 3, where the
+#: sliced scheme measured β 0.90 (docs/slice-reconciliation.md); at SNR 1 binary is better.
+SLICED_FROM_SNR = 2.0
 
 #: What a key from assumed (model) parameters is, in the report's words.
 MODEL_LABEL = (
@@ -209,6 +218,12 @@ class PipelineConfig:
         code: ``None`` (the shipped family, adapted to the rate) or a dict describing a code,
             e.g. ``{"source": "regular", "n_vars": 2000, "var_degree": 3, "check_degree": 8,
             "seed": 1}`` (tests) or ``{"source": "family", "rate": 0.01, "frame_length": 1e5}``.
+        reconciliation: ``binary`` (multidimensional reconciliation + one LDPC code),
+            ``sliced`` (sliced reconciliation with multistage decoding, for short links) or
+            ``auto`` (sliced when SNR̂ ≥ :data:`SLICED_FROM_SNR` and no ``code`` is given).
+        slice_bits, slice_planner: the sliced scheme's bits per sample and code planner
+            (``density-evolution``: about a minute per coded level and party; ``exit``:
+            seconds, needs a larger margin — docs/slice-reconciliation.md).
         max_iterations, decoder_backend: decoder settings (Alice).
         prime_bits: verification-hash prime exponent (ε_cor per frame ≈ L/2^k).
         session: simulator settings (:class:`cvqkd.sim.session.SessionSettings`) or None.
@@ -225,6 +240,9 @@ class PipelineConfig:
     beta: float = 0.93
     frame_length: int = 100_000
     code: dict[str, Any] | None = None
+    reconciliation: str = "auto"
+    slice_bits: int = 4
+    slice_planner: str = "density-evolution"
     max_iterations: int = 300
     decoder_backend: str = "auto"
     prime_bits: int = 61
@@ -253,6 +271,19 @@ class PipelineConfig:
             raise ConfigError(f"beta must be in (0, 1], got {self.beta}")
         if self.n_symbols < 1000:
             raise ConfigError(f"n_symbols must be ≥ 1000, got {self.n_symbols}")
+        if self.reconciliation not in RECONCILIATION_SCHEMES:
+            raise ConfigError(
+                f"reconciliation must be one of {RECONCILIATION_SCHEMES}, got "
+                f"{self.reconciliation!r}"
+            )
+        if self.reconciliation == "sliced" and self.code is not None:
+            raise ConfigError("reconciliation = 'sliced' designs its own codes; drop 'code'")
+        if not 2 <= self.slice_bits <= 6:
+            raise ConfigError(f"slice_bits must be in 2..6, got {self.slice_bits}")
+        if self.slice_planner not in ("density-evolution", "exit"):
+            raise ConfigError(
+                f"slice_planner must be 'density-evolution' or 'exit', got {self.slice_planner!r}"
+            )
 
 
 # ------------------------------------------------------------------------------------ data
@@ -370,12 +401,43 @@ def layout_for(desc: dict[str, Any]) -> Any:
 def _choose_code(cfg: PipelineConfig, snr: float) -> dict[str, Any]:
     if cfg.code is not None:
         return dict(cfg.code)
+    if cfg.reconciliation == "sliced" or (cfg.reconciliation == "auto" and snr >= SLICED_FROM_SNR):
+        return {
+            "source": "sliced",
+            "snr": float(snr),
+            "bits": cfg.slice_bits,
+            "frame_length": cfg.frame_length,
+            "planner": cfg.slice_planner,
+            # the EXIT proxy mis-plans by ±0.01 bit per level: twice its own default margin
+            "margin_bits": 0.01 if cfg.slice_planner == "density-evolution" else 0.03,
+            "seed": 0,
+        }
     from cvqkd.reconciliation.codes import member_for_rate
     from cvqkd.reconciliation.mdr import awgn_capacity
 
     rate = cfg.beta * float(awgn_capacity(snr=snr))
     name = member_for_rate(rate=rate)
     return {"source": "family", "name": name, "rate": rate, "frame_length": cfg.frame_length}
+
+
+def slice_design_for(desc: dict[str, Any]) -> Any:
+    """The :class:`~cvqkd.reconciliation.slicing.SliceDesign` of a public ``sliced`` code
+    description (both parties build it from the same numbers)."""
+    from cvqkd.reconciliation.slicing import design_slices
+
+    return design_slices(
+        snr=float(desc["snr"]),
+        bits=int(desc["bits"]),
+        frame_length=int(desc["frame_length"]),
+        planner=desc["planner"],
+        margin_bits=float(desc["margin_bits"]),
+        seed=int(desc["seed"]),
+    )
+
+
+def _fingerprint(design: Any) -> str:
+    """The design's fingerprint as one canonical string (sent by Bob, checked by Alice)."""
+    return json.dumps(design.fingerprint, separators=(",", ":"))
 
 
 def _dimension(n_data: int) -> int:
@@ -430,8 +492,13 @@ def accounting(
     values, so both get the same ℓ. With ``cfg.parameters == "model"`` χ_BE uses the model's T
     and ξ and only the asymptotic level exists.
     """
-    spq = 2 if est["detection"] == "heterodyne" else 1  # real samples (= raw bits) per symbol
-    n_kept = rec["key_bits"] // spq
+    spq = 2 if est["detection"] == "heterodyne" else 1  # real samples per symbol
+    # binary (MDR): one key bit of one bit of entropy per real sample; sliced: the coded levels'
+    # bits per sample, with H(coded levels | disclosed levels) bits of entropy
+    # (docs/slice-reconciliation.md)
+    bits_per_sample = int(rec.get("key_bits_per_sample", 1))
+    entropy_per_sample = float(rec.get("key_entropy_bits_per_sample", 1.0))
+    n_kept = rec["key_bits"] // (spq * bits_per_sample)
     m = est["n_disclosed_symbols"]
     if n_kept == 0:
         raise SecurityAbort(
@@ -454,13 +521,14 @@ def accounting(
         out[level] = key_length(
             n_symbols_total=n_kept + m,
             n_symbols_disclosed=m,
-            raw_bits_per_symbol=float(spq),
+            raw_bits_per_symbol=spq * entropy_per_sample,
             holevo_bits_per_symbol=chi,
             syndrome_bits=rec["syndrome_bits"],
             verification_hash_bits=rec["hash_bits"],
             level=level,  # type: ignore[arg-type]
             security=security,
             frame_success_probability=max(1e-9, 1.0 - rec["fer"]),
+            discretisation_bits=int(rec.get("discretisation_bits", 1)),
         )
     if cfg.level != "auto":
         if cfg.level not in out:
@@ -602,7 +670,6 @@ def _bob(
     partial: dict[str, Any],
 ) -> PartyResult:
     from cvqkd.estimation import DISCLOSURE_KEY_BOUND, disclosed_mask, estimate, key_samples
-    from cvqkd.reconciliation.reconcile import FrameTag, bob_reconcile, keep_frames
 
     note = on_stage or (lambda s: None)
     consumed0 = ch.psk.consumed_bytes
@@ -647,14 +714,53 @@ def _bob(
         _require_consistent(pub, cfg.model)
     code_desc = _choose_code(cfg, pub["snr"])
     partial["code"] = code_desc
-    layout = layout_for(code_desc)
-    dim = _dimension(layout.n_data)
+    sliced = code_desc["source"] == "sliced"
+    layout = None if sliced else layout_for(code_desc)
+    dim = 1 if layout is None else _dimension(layout.n_data)
     ch.send("estimates", estimates=pub, code=code_desc, dimension=dim)
     timings["estimation"] = time.perf_counter() - t0
     note("estimation")
     # --- reconciliation (reverse): Bob's bits are the key
     t0 = time.perf_counter()
     km = key_samples(pe_block, est)
+    if layout is None:
+        kept, rec_pub = _bob_sliced(ch, km, code_desc, cfg, secret)
+    else:
+        kept, rec_pub = _bob_binary(ch, km, layout, dim, cfg, secret)
+    timings["reconciliation"] = time.perf_counter() - t0
+    partial["reconciliation"] = rec_pub
+    note("reconciliation")
+    return _bob_finish(
+        ch,
+        cfg,
+        pub,
+        code_desc,
+        int(block.n_slots),
+        kept,
+        rec_pub,
+        secret,
+        store,
+        link,
+        partial,
+        timings,
+        note,
+        consumed0,
+    )
+
+
+def _bob_binary(
+    ch: AuthenticatedChannel,
+    km: Any,
+    layout: Any,
+    dim: int,
+    cfg: PipelineConfig,
+    secret: SecretRandom,
+) -> tuple[NDArray[np.uint8], dict[str, Any]]:
+    """Bob's multidimensional reconciliation: normalise and rotate his samples, send the
+    rotations, norms, syndromes and a tag per frame; returns his kept key bits and the public
+    reconciliation record."""
+    from cvqkd.reconciliation.reconcile import FrameTag, bob_reconcile, keep_frames
+
     y = np.asarray(km.bob, dtype=np.float64).ravel().copy()
     zero = y == 0.0  # ADC zeros cannot be normalised: Bob's private random sign (no leak)
     y[zero] = np.where(secret.bits(int(zero.sum())) == 1, 1e-12, -1e-12)
@@ -674,17 +780,33 @@ def _bob(
     reply = ch.recv("frame_ok")
     frame_ok = np.asarray(reply["frame_ok"], dtype=bool)
     kept = keep_frames(bits, frame_ok).ravel()
-    rec = dict(reply["stats"])
     n_ok = int(frame_ok.sum())
     rec_pub = {
-        **rec,
+        **dict(reply["stats"]),
         "key_bits": int(kept.size),
         "syndrome_bits": n_ok * int(layout.code.n_checks),
         "hash_bits": n_ok * FrameTag(seed=0, tag=0, prime_bits=cfg.prime_bits).leaked_bits,
     }
-    timings["reconciliation"] = time.perf_counter() - t0
-    partial["reconciliation"] = rec_pub
-    note("reconciliation")
+    return kept, rec_pub
+
+
+def _bob_finish(
+    ch: AuthenticatedChannel,
+    cfg: PipelineConfig,
+    pub: dict[str, Any],
+    code_desc: dict[str, Any],
+    n_slots: int,
+    kept: NDArray[np.uint8],
+    rec_pub: dict[str, Any],
+    secret: SecretRandom,
+    store: Any,
+    link: Any,
+    partial: dict[str, Any],
+    timings: dict[str, float],
+    note: Callable[[str], None],
+    consumed0: int,
+) -> PartyResult:
+    """Bob after reconciliation (either scheme): privacy amplification, confirmation, store."""
     # --- privacy amplification
     t0 = time.perf_counter()
     chosen, levels = accounting(cfg=cfg, est=pub, rec=rec_pub)
@@ -707,7 +829,7 @@ def _bob(
     timings["confirmation"] = time.perf_counter() - t0
     note("confirmation")
     stages = {
-        "slots": int(block.n_slots),
+        "slots": n_slots,
         "data_symbols": pub["n_data_symbols"],
         "disclosed_symbols": pub["n_disclosed_symbols"],
         "key_symbols": pub["n_key_symbols"],
@@ -736,6 +858,122 @@ def _bob(
     )
     note("storage")
     return result
+
+
+def _frame_counts(st: Any) -> dict[str, Any]:
+    """The public frame counts of either scheme's stats (a ``FrameCounts``)."""
+    return {
+        "frames_tried": st.frames_tried,
+        "frames_failed": st.frames_failed,
+        "frames_unconverged": st.frames_unconverged,
+        "frames_hash_failed": st.frames_hash_failed,
+        "fer": st.fer,
+    }
+
+
+def _bob_sliced(
+    ch: AuthenticatedChannel,
+    km: Any,
+    code_desc: dict[str, Any],
+    cfg: PipelineConfig,
+    secret: SecretRandom,
+) -> tuple[NDArray[np.uint8], dict[str, Any]]:
+    """Bob's sliced reconciliation (docs/slice-reconciliation.md, "Pipeline"): quantise his
+    samples, disclose the low levels, send the coded levels' syndromes and a tag per frame;
+    returns his kept key bits and the public reconciliation record."""
+    from cvqkd.reconciliation.reconcile import keep_frames
+    from cvqkd.reconciliation.slicing import slice_reconcile_bob
+
+    design = slice_design_for(code_desc)
+    y = np.asarray(km.bob, dtype=np.float64).ravel()
+    key, msg = slice_reconcile_bob(
+        y, design=design, rng=secret.as_generator(), prime_bits=cfg.prime_bits
+    )
+    ch.send(
+        "reconcile",
+        fingerprint=_fingerprint(design),
+        y_std=msg.y_std,
+        disclosed=msg.disclosed,
+        syndromes=list(msg.syndromes),
+        tags=[t.to_bytes() for t in msg.tags],
+    )
+    reply = ch.recv("frame_ok")
+    frame_ok = np.asarray(reply["frame_ok"], dtype=bool)
+    if frame_ok.shape != (msg.frames,):
+        raise SecurityAbort("Alice's frame_ok does not match the frames sent")
+    kept = keep_frames(key, frame_ok).ravel()
+    return kept, _sliced_record(dict(reply["stats"]), design, kept.size, int(frame_ok.sum()), cfg)
+
+
+def _sliced_record(
+    stats: dict[str, Any], design: Any, key_bits: int, n_ok: int, cfg: PipelineConfig
+) -> dict[str, Any]:
+    """The public reconciliation record of the sliced scheme (both parties build it)."""
+    from cvqkd.reconciliation.reconcile import FrameTag
+
+    return {
+        **stats,
+        "scheme": "sliced",
+        "key_bits": int(key_bits),
+        "key_bits_per_sample": len(design.coded_levels),
+        "key_entropy_bits_per_sample": design.key_entropy_bits_per_symbol,
+        "discretisation_bits": int(design.quantiser.bits),
+        "disclosed_levels": list(design.disclosed_levels),
+        "level_checks": list(design.level_checks),
+        "syndrome_bits": n_ok * int(sum(design.level_checks)),
+        "hash_bits": n_ok * FrameTag(seed=0, tag=0, prime_bits=cfg.prime_bits).leaked_bits,
+    }
+
+
+def _alice_sliced(
+    ch: AuthenticatedChannel,
+    x: NDArray[np.float64],
+    pub: dict[str, Any],
+    code_desc: dict[str, Any],
+    cfg: PipelineConfig,
+) -> tuple[NDArray[np.uint8], dict[str, Any]]:
+    """Alice's side of :func:`_bob_sliced`: multistage decoding, hash check per frame."""
+    from cvqkd.errors import DataFormatError
+    from cvqkd.reconciliation.reconcile import FrameTag
+    from cvqkd.reconciliation.slicing import SliceBobMessage, slice_reconcile_alice
+
+    design = slice_design_for(code_desc)
+    m = ch.recv("reconcile")
+    if m["fingerprint"] != _fingerprint(design):
+        raise SecurityAbort("Bob's slice design differs from Alice's (same public parameters)")
+    msg = SliceBobMessage(
+        fingerprint=design.fingerprint,
+        y_std=float(m["y_std"]),
+        disclosed=np.asarray(m["disclosed"], dtype=np.uint8),
+        syndromes=tuple(np.asarray(v, dtype=np.uint8) for v in m["syndromes"]),
+        tags=tuple(FrameTag.from_bytes(b) for b in m["tags"]),
+    )
+    try:
+        res = slice_reconcile_alice(
+            x,
+            msg,
+            design=design,
+            gain=float(pub["gain"]),
+            noise_variance=float(pub["noise_variance_snu"]),
+            max_iterations=cfg.max_iterations,
+            backend=cfg.decoder_backend,  # type: ignore[arg-type]
+        )
+    except DataFormatError as exc:
+        raise SecurityAbort(f"Bob's reconciliation message is malformed: {exc}") from None
+    st = res.stats
+    stats = {
+        **_frame_counts(st),
+        "snr": st.snr,
+        "beta": st.beta,
+        "ideal_beta": st.ideal_beta,
+        "mean_iterations": float(np.mean(st.mean_iterations)) if st.mean_iterations else 0.0,
+        "mean_iterations_per_level": list(st.mean_iterations),
+        "epsilon_cor_per_frame": st.epsilon_cor,
+        "n_data_per_frame": design.frame_length,
+    }
+    ch.send("frame_ok", frame_ok=res.frame_ok, stats=stats)
+    kept = res.key_bits.ravel()
+    return kept, _sliced_record(stats, design, kept.size, int(res.frame_ok.sum()), cfg)
 
 
 def _kl_dict(k: KeyLength) -> dict[str, Any]:
@@ -805,11 +1043,17 @@ def _alice(
     if cfg.parameters == "model":  # Alice checks Bob's announcement against the model herself
         assert cfg.model is not None
         _require_consistent(pub, cfg.model)
-    layout = layout_for(ann["code"])
+    sliced = ann["code"].get("source") == "sliced"
+    layout = None if sliced else layout_for(ann["code"])
     timings["estimation"] = time.perf_counter() - t0
     # --- reconciliation
     t0 = time.perf_counter()
     x = _alice_reference(data.symbols, is_data & ~mask, req).ravel()
+    if sliced:
+        kept, rec_pub = _alice_sliced(ch, x, pub, ann["code"], cfg)
+        timings["reconciliation"] = time.perf_counter() - t0
+        return _alice_finish(ch, cfg, pub, kept, rec_pub, store, link, timings, consumed0)
+    assert layout is not None
     m = ch.recv("reconcile")
     msg = BobMessage(
         dimension=int(m["dimension"]),
@@ -829,11 +1073,7 @@ def _alice(
     )
     st = res.stats
     stats = {
-        "frames_tried": st.frames_tried,
-        "frames_failed": st.frames_failed,
-        "frames_unconverged": st.frames_unconverged,
-        "frames_hash_failed": st.frames_hash_failed,
-        "fer": st.fer,
+        **_frame_counts(st),
         "rate": st.rate,
         "snr": st.snr,
         "beta": st.beta,
@@ -852,6 +1092,22 @@ def _alice(
         "hash_bits": n_ok * FrameTag(seed=0, tag=0, prime_bits=cfg.prime_bits).leaked_bits,
     }
     timings["reconciliation"] = time.perf_counter() - t0
+    return _alice_finish(ch, cfg, pub, kept, rec_pub, store, link, timings, consumed0)
+
+
+def _alice_finish(
+    ch: AuthenticatedChannel,
+    cfg: PipelineConfig,
+    pub: dict[str, Any],
+    kept: NDArray[np.uint8],
+    rec_pub: dict[str, Any],
+    store: Any,
+    link: Any,
+    timings: dict[str, float],
+    consumed0: int,
+) -> PartyResult:
+    """Alice after reconciliation (either scheme): ℓ as Bob, privacy amplification,
+    confirmation, store."""
     # --- privacy amplification: recompute ℓ independently, it must match Bob's
     t0 = time.perf_counter()
     pa = ch.recv("privacy")
@@ -1091,7 +1347,7 @@ def needed_symbols(
                 r = composable_gg02(
                     block_size=10.0**log_n,
                     frame_success_probability=max(1e-9, 1.0 - rec["fer"]),
-                    discretisation_bits=1,
+                    discretisation_bits=int(rec.get("discretisation_bits", 1)),
                     **kw,
                 )
             else:

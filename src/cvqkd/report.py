@@ -167,22 +167,40 @@ def render_tables(rep: dict[str, Any]) -> None:
             ],
         )
     r = rep["reconciliation"]
-    print_table(
-        "Reconciliation (reverse, multidimensional + LDPC, verified by hash)",
-        ["quantity", "value"],
-        [
-            ("SNR", r["snr"]),
-            ("code rate", r["rate"]),
-            ("β", r["beta"]),
-            ("FER", r["fer"]),
-            (
-                "frames kept / tried",
-                f"{r['frames_tried'] - r['frames_failed']}/{r['frames_tried']}",
-            ),
-            ("MDR dimension", r["dimension"]),
-            ("mean decoder iterations", r["mean_iterations"]),
-        ],
-    )
+    kept = f"{r['frames_tried'] - r['frames_failed']}/{r['frames_tried']}"
+    if r.get("scheme") == "sliced":
+        print_table(
+            "Reconciliation (reverse, sliced + multistage LDPC decoding, verified by hash)",
+            ["quantity", "value"],
+            [
+                ("SNR", r["snr"]),
+                (
+                    "bits per sample (disclosed levels)",
+                    (f"{r['discretisation_bits']} ({', '.join(map(str, r['disclosed_levels']))})"),
+                ),
+                ("β (quantiser's ideal β)", f"{r['beta']:.4f} ({r['ideal_beta']:.4f})"),
+                ("FER", r["fer"]),
+                ("frames kept / tried", kept),
+                (
+                    "mean decoder iterations per coded level",
+                    ", ".join(f"{v:.1f}" for v in r["mean_iterations_per_level"]),
+                ),
+            ],
+        )
+    else:
+        print_table(
+            "Reconciliation (reverse, multidimensional + LDPC, verified by hash)",
+            ["quantity", "value"],
+            [
+                ("SNR", r["snr"]),
+                ("code rate", r["rate"]),
+                ("β", r["beta"]),
+                ("FER", r["fer"]),
+                ("frames kept / tried", kept),
+                ("MDR dimension", r["dimension"]),
+                ("mean decoder iterations", r["mean_iterations"]),
+            ],
+        )
     print_table("Bits left after each stage", ["stage", "count"], stage_rows(rep))
     used = rep["key_length"]["used"]
     print_table(

@@ -315,3 +315,19 @@ def test_model_gate_aborts_a_block_from_a_different_channel(scenario: str, tmp_p
 
     with open_store(out / "keys-bob.db") as sb:
         assert sb.available_chunks(LinkId("KME_A", "KME_B")) == 0
+
+
+def test_run_switches_to_sliced_reconciliation_on_a_short_link(
+    scenario: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # 1 km, V_A = 4, η = 0.9: SNR̂ ≈ 3.4, so --reconciliation auto (the default) slices
+    args = ["run", scenario, "--symbols", "120000", "--frame-length", "20000"]
+    args += ["--slice-planner", "exit", "--seed", "3", "--level", "asymptotic"]
+    assert run([*args, "--store-dir", str(tmp_path), "--json"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert rep["reconciliation"]["scheme"] == "sliced" and rep["keys_identical"]
+    assert rep["delivered_bits"] > 0
+    assert run([*args, "--store-dir", str(tmp_path / "h")]) == 0
+    assert "sliced + multistage LDPC decoding" in capsys.readouterr().out
+    assert run([*args, "--reconciliation", "sliced", "--code", "regular:2000:3:8"]) == 2
+    assert "drop 'code'" in capsys.readouterr().err

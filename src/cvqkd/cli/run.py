@@ -82,6 +82,8 @@ def _config(
     epsilon: float,
     parameters: str = "estimated",
     budget: Any = None,
+    reconciliation: str = "auto",
+    slice_planner: str = "density-evolution",
 ) -> Any:
     from cvqkd.pipeline import PARAMETER_SOURCES, ModelParameters, PipelineConfig
     from cvqkd.privacy import SecurityParameters
@@ -107,6 +109,8 @@ def _config(
         beta=beta,
         frame_length=frame_length,
         code=_code_desc(code, frame_length),
+        reconciliation=reconciliation,
+        slice_planner=slice_planner,
         max_iterations=max_iterations,
         parameters=parameters,
         model=model,
@@ -164,6 +168,18 @@ _COMMON = {
         "family", "--code", help="family (shipped codes), regular:N:DV:DC[:SEED] or alist:PATH."
     ),
     "iters": typer.Option(300, "--max-iterations", help="Decoder iterations per frame."),
+    "recon": typer.Option(
+        "auto",
+        "--reconciliation",
+        help="binary (multidimensional + one LDPC code), sliced (short links, SNR ≳ 2) or auto "
+        "(sliced from SNR̂ 2 when --code is family).",
+    ),
+    "planner": typer.Option(
+        "density-evolution",
+        "--slice-planner",
+        help="Sliced codes' planner: density-evolution (about a minute per level and party) "
+        "or exit (seconds, less accurate).",
+    ),
     "eps": typer.Option(1e-10, "--epsilon", help="ε_PE = ε_smooth = ε_PA = ε_ent."),
     "seed": typer.Option(
         None,
@@ -191,6 +207,8 @@ def run_command(
     frame_length: int = _COMMON["frame"],
     code: str = _COMMON["code"],
     max_iterations: int = _COMMON["iters"],
+    reconciliation: str = _COMMON["recon"],
+    slice_planner: str = _COMMON["planner"],
     epsilon: float = _COMMON["eps"],
     seed: int | None = _COMMON["seed"],
     parameters: str = _COMMON["parameters"],
@@ -227,6 +245,8 @@ def run_command(
         frame_length=frame_length,
         code=code,
         max_iterations=max_iterations,
+        reconciliation=reconciliation,
+        slice_planner=slice_planner,
         epsilon=epsilon,
         parameters=parameters,
         budget=budget,
@@ -311,7 +331,7 @@ def _print_partial(partial: dict[str, Any]) -> None:
             "Reconciliation (aborted block)",
             ["quantity", "value"],
             [
-                ("code rate", rec["rate"]),
+                ("code rate", rec.get("rate", "sliced")),
                 ("β", rec["beta"]),
                 ("FER", rec["fer"]),
                 ("reconciled bits", rec["key_bits"]),
@@ -459,6 +479,8 @@ def alice_command(
     frame_length: int = _COMMON["frame"],
     code: str = _COMMON["code"],
     max_iterations: int = _COMMON["iters"],
+    reconciliation: str = _COMMON["recon"],
+    slice_planner: str = _COMMON["planner"],
     epsilon: float = _COMMON["eps"],
     timeout_s: float = typer.Option(600.0, "--timeout", help="Seconds to wait for Bob."),
     parameters: str = _COMMON["parameters"],
@@ -475,6 +497,8 @@ def alice_command(
         frame_length=frame_length,
         code=code,
         max_iterations=max_iterations,
+        reconciliation=reconciliation,
+        slice_planner=slice_planner,
         epsilon=epsilon,
     )
     _party(
@@ -511,6 +535,8 @@ def bob_command(
     frame_length: int = _COMMON["frame"],
     code: str = _COMMON["code"],
     max_iterations: int = _COMMON["iters"],
+    reconciliation: str = _COMMON["recon"],
+    slice_planner: str = _COMMON["planner"],
     epsilon: float = _COMMON["eps"],
     timeout_s: float = typer.Option(600.0, "--timeout", help="Seconds to wait for Alice."),
     parameters: str = _COMMON["parameters"],
@@ -527,6 +553,8 @@ def bob_command(
         frame_length=frame_length,
         code=code,
         max_iterations=max_iterations,
+        reconciliation=reconciliation,
+        slice_planner=slice_planner,
         epsilon=epsilon,
     )
     _party(

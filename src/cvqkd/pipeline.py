@@ -759,7 +759,7 @@ def _bob_binary(
     """Bob's multidimensional reconciliation: normalise and rotate his samples, send the
     rotations, norms, syndromes and a tag per frame; returns his kept key bits and the public
     reconciliation record."""
-    from cvqkd.reconciliation.reconcile import FrameTag, bob_reconcile, keep_frames
+    from cvqkd.reconciliation.reconcile import bob_reconcile, keep_frames
 
     y = np.asarray(km.bob, dtype=np.float64).ravel().copy()
     zero = y == 0.0  # ADC zeros cannot be normalised: Bob's private random sign (no leak)
@@ -780,14 +780,26 @@ def _bob_binary(
     reply = ch.recv("frame_ok")
     frame_ok = np.asarray(reply["frame_ok"], dtype=bool)
     kept = keep_frames(bits, frame_ok).ravel()
-    n_ok = int(frame_ok.sum())
-    rec_pub = {
-        **dict(reply["stats"]),
-        "key_bits": int(kept.size),
+    return kept, _binary_record(dict(reply["stats"]), layout, kept.size, int(frame_ok.sum()), cfg)
+
+
+def _binary_record(
+    stats: dict[str, Any], layout: Any, key_bits: int, n_ok: int, cfg: PipelineConfig
+) -> dict[str, Any]:
+    """The public reconciliation record of the binary scheme (both parties build it; the
+    fields the accounting uses come from the code, not from the peer's stats)."""
+    from cvqkd.reconciliation.reconcile import FrameTag
+
+    return {
+        **stats,
+        "scheme": "binary",
+        "key_bits": int(key_bits),
+        "key_bits_per_sample": 1,
+        "key_entropy_bits_per_sample": 1.0,
+        "discretisation_bits": 1,
         "syndrome_bits": n_ok * int(layout.code.n_checks),
         "hash_bits": n_ok * FrameTag(seed=0, tag=0, prime_bits=cfg.prime_bits).leaked_bits,
     }
-    return kept, rec_pub
 
 
 def _bob_finish(
@@ -1084,13 +1096,7 @@ def _alice(
     }
     ch.send("frame_ok", frame_ok=res.frame_ok, stats=stats)
     kept = res.key_bits.ravel()
-    n_ok = int(res.frame_ok.sum())
-    rec_pub = {
-        **stats,
-        "key_bits": int(kept.size),
-        "syndrome_bits": n_ok * int(layout.code.n_checks),
-        "hash_bits": n_ok * FrameTag(seed=0, tag=0, prime_bits=cfg.prime_bits).leaked_bits,
-    }
+    rec_pub = _binary_record(stats, layout, kept.size, int(res.frame_ok.sum()), cfg)
     timings["reconciliation"] = time.perf_counter() - t0
     return _alice_finish(ch, cfg, pub, kept, rec_pub, store, link, timings, consumed0)
 

@@ -71,7 +71,7 @@ def test_privacy_amplification_counts_the_coded_levels_entropy(sliced) -> None: 
 
 def test_sliced_beats_binary_with_the_shipped_codes_here(sliced) -> None:  # type: ignore[no-untyped-def]
     binary = _run(reconciliation="binary")
-    assert "scheme" not in binary.reconciliation
+    assert binary.reconciliation["scheme"] == "binary"
     assert binary.reconciliation["code"]["source"] == "family"
     assert binary.keys_identical
     assert sliced.delivered_bits > 1.5 * binary.delivered_bits

@@ -119,15 +119,22 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.mark.parametrize("parameters", ["estimated", "model"])
+SLICED = ["--symbols", "120000", "--frame-length", "20000", "--slice-planner", "exit"]
+
+
+@pytest.mark.parametrize(
+    ("parameters", "scheme"),
+    [("estimated", "binary"), ("model", "binary"), ("estimated", "sliced")],
+)
 def test_two_processes_over_loopback_tcp_make_identical_keys(
-    scenario: str, tmp_path: Path, parameters: str
+    scenario: str, tmp_path: Path, parameters: str, scheme: str
 ) -> None:
     secret = os.urandom(4096)
     for who in ("alice", "bob"):
         (tmp_path / f"{who}.psk").write_bytes(secret)
     addr = f"127.0.0.1:{_free_port()}"
-    common = [scenario, *FAST, "--level", "asymptotic", "--json", "--timeout", "120"]
+    block = FAST if scheme == "binary" else [*SLICED, "--seed", "3"]  # SNR̂ ≈ 3.4: auto slices
+    common = [scenario, *block, "--level", "asymptotic", "--json", "--timeout", "120"]
     common += ["--parameters", parameters]
     bob = subprocess.Popen(
         [
@@ -169,6 +176,7 @@ def test_two_processes_over_loopback_tcp_make_identical_keys(
     ra, rb = json.loads(alice.stdout), json.loads(b_out)
     assert ra["block_id"] == rb["block_id"] and ra["key_bits"] == rb["key_bits"] == 8 * len(ka)
     assert ra["parameters"] == rb["parameters"] == parameters
+    assert rb["reconciliation_scheme"] == scheme
     assert rb["randomness_secure"] is True  # no --private-seed: Bob's key bits from the OS
     # both pre-shared-key files advanced identically (pads used, then replenished from the key)
     pa, pb = (tmp_path / "alice.psk").read_bytes(), (tmp_path / "bob.psk").read_bytes()
@@ -321,8 +329,7 @@ def test_run_switches_to_sliced_reconciliation_on_a_short_link(
     scenario: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # 1 km, V_A = 4, η = 0.9: SNR̂ ≈ 3.4, so --reconciliation auto (the default) slices
-    args = ["run", scenario, "--symbols", "120000", "--frame-length", "20000"]
-    args += ["--slice-planner", "exit", "--seed", "3", "--level", "asymptotic"]
+    args = ["run", scenario, *SLICED, "--seed", "3", "--level", "asymptotic"]
     assert run([*args, "--store-dir", str(tmp_path), "--json"]) == 0
     rep = json.loads(capsys.readouterr().out)
     assert rep["reconciliation"]["scheme"] == "sliced" and rep["keys_identical"]

@@ -450,6 +450,7 @@ def _party(
     if role == "bob":
         summary["randomness"] = randomness.label
         summary["randomness_secure"] = randomness.secure
+        summary["reconciliation_scheme"] = res.stages["reconciliation"]["scheme"]
     if json_out:
         print_json(summary)
     else:

@@ -338,3 +338,7 @@ def test_run_switches_to_sliced_reconciliation_on_a_short_link(
     assert "sliced + multistage LDPC decoding" in capsys.readouterr().out
     assert run([*args, "--reconciliation", "sliced", "--code", "regular:2000:3:8"]) == 2
     assert "drop 'code'" in capsys.readouterr().err
+    assert run([*args, "--slice-bits", "9"]) == 2
+    assert "slice_bits must be in 2..6" in capsys.readouterr().err
+    assert run([*args, "--slice-bits", "5", "--store-dir", str(tmp_path / "5"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["reconciliation"]["discretisation_bits"] == 5

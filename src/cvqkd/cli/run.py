@@ -84,6 +84,7 @@ def _config(
     budget: Any = None,
     reconciliation: str = "auto",
     slice_planner: str = "density-evolution",
+    slice_bits: int = 4,
 ) -> Any:
     from cvqkd.pipeline import PARAMETER_SOURCES, ModelParameters, PipelineConfig
     from cvqkd.privacy import SecurityParameters
@@ -111,6 +112,7 @@ def _config(
         code=_code_desc(code, frame_length),
         reconciliation=reconciliation,
         slice_planner=slice_planner,
+        slice_bits=slice_bits,
         max_iterations=max_iterations,
         parameters=parameters,
         model=model,
@@ -180,6 +182,9 @@ _COMMON = {
         help="Sliced codes' planner: density-evolution (about a minute per level and party) "
         "or exit (seconds, less accurate).",
     ),
+    "slice_bits": typer.Option(
+        4, "--slice-bits", help="Sliced reconciliation: quantiser bits per sample (2-6)."
+    ),
     "eps": typer.Option(1e-10, "--epsilon", help="ε_PE = ε_smooth = ε_PA = ε_ent."),
     "seed": typer.Option(
         None,
@@ -209,6 +214,7 @@ def run_command(
     max_iterations: int = _COMMON["iters"],
     reconciliation: str = _COMMON["recon"],
     slice_planner: str = _COMMON["planner"],
+    slice_bits: int = _COMMON["slice_bits"],
     epsilon: float = _COMMON["eps"],
     seed: int | None = _COMMON["seed"],
     parameters: str = _COMMON["parameters"],
@@ -247,6 +253,7 @@ def run_command(
         max_iterations=max_iterations,
         reconciliation=reconciliation,
         slice_planner=slice_planner,
+        slice_bits=slice_bits,
         epsilon=epsilon,
         parameters=parameters,
         budget=budget,
@@ -482,6 +489,7 @@ def alice_command(
     max_iterations: int = _COMMON["iters"],
     reconciliation: str = _COMMON["recon"],
     slice_planner: str = _COMMON["planner"],
+    slice_bits: int = _COMMON["slice_bits"],
     epsilon: float = _COMMON["eps"],
     timeout_s: float = typer.Option(600.0, "--timeout", help="Seconds to wait for Bob."),
     parameters: str = _COMMON["parameters"],
@@ -500,6 +508,7 @@ def alice_command(
         max_iterations=max_iterations,
         reconciliation=reconciliation,
         slice_planner=slice_planner,
+        slice_bits=slice_bits,
         epsilon=epsilon,
     )
     _party(
@@ -538,6 +547,7 @@ def bob_command(
     max_iterations: int = _COMMON["iters"],
     reconciliation: str = _COMMON["recon"],
     slice_planner: str = _COMMON["planner"],
+    slice_bits: int = _COMMON["slice_bits"],
     epsilon: float = _COMMON["eps"],
     timeout_s: float = typer.Option(600.0, "--timeout", help="Seconds to wait for Alice."),
     parameters: str = _COMMON["parameters"],
@@ -556,6 +566,7 @@ def bob_command(
         max_iterations=max_iterations,
         reconciliation=reconciliation,
         slice_planner=slice_planner,
+        slice_bits=slice_bits,
         epsilon=epsilon,
     )
     _party(

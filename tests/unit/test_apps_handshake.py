@@ -321,3 +321,18 @@ def test_any_bit_flip_in_the_handshake_is_detected(
         for plain in rx.open_all(b"".join(tx.seal(b"secret")) + tx.finish()):
             released.append(plain)
     assert released == []
+
+
+def test_certificate_with_an_unknown_curve_is_an_authentication_error(
+    pki: dict[str, dict[str, CertPaths]],
+) -> None:
+    # a flipped bit in the key's curve OID (P-256, 1.2.840.10045.3.1.7) makes the library
+    # report an unsupported curve, not bad DER: still one AuthenticationError, no other type
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    der = auth(pki, "SAE_A", "SAE_B").certificate.public_bytes(Encoding.DER)
+    oid = bytes.fromhex("06082a8648ce3d030107")
+    assert der.count(oid) == 1
+    bad = der.replace(oid, oid[:-1] + bytes([oid[-1] ^ 0x04]))
+    with pytest.raises(AuthenticationError, match="not valid DER"):
+        auth(pki, "SAE_B", "SAE_A").verify_peer_certificate(bad)

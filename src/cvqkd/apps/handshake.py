@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
@@ -157,7 +157,8 @@ class PeerAuth:
             cert = x509.load_der_x509_certificate(der)
             cn = _common_name(cert)
             cert.public_key()
-        except ValueError:
+        except (ValueError, UnsupportedAlgorithm):
+            # a corrupt key field can read as an unknown algorithm or curve, not only bad DER
             raise AuthenticationError("the peer's handshake certificate is not valid DER") from None
         ee_policy = ExtensionPolicy.webpki_defaults_ee().may_be_present(
             x509.SubjectAlternativeName, Criticality.AGNOSTIC, None
@@ -188,7 +189,7 @@ def verify_signature(
     message = signed_message(role=role, transcript=transcript)
     try:
         key = cert.public_key()
-    except ValueError:
+    except (ValueError, UnsupportedAlgorithm):
         raise AuthenticationError("the peer's certificate key cannot be parsed") from None
     if not isinstance(key, ec.EllipticCurvePublicKey):
         raise AuthenticationError("the peer's certificate key is not an ECDSA key")

@@ -241,6 +241,15 @@ def _serve(cfg: Path, port: int) -> subprocess.Popen[bytes]:
     raise AssertionError("KME did not start")
 
 
+def _wait_for(cond: Any, *, what: str, timeout_s: float = 30.0) -> None:
+    """Poll ``cond()`` until true; fail naming ``what`` after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
 @pytest.mark.parametrize("victim", ["KME_A", "KME_B"])
 def test_kill_9_of_a_kme_under_load_then_restart(tmp_path: Path, victim: str) -> None:
     """KME_A serves enc_keys (the source), KME_B records reservations and serves dec_keys.
@@ -251,7 +260,9 @@ def test_kill_9_of_a_kme_under_load_then_restart(tmp_path: Path, victim: str) ->
     cfg_a = _write_config(tmp_path, "KME_A", pa, "KME_B", pb)
     cfg_b = _write_config(tmp_path, "KME_B", pb, "KME_A", pa)
     with open_store(tmp_path / "KME_A.sqlite") as a, open_store(tmp_path / "KME_B.sqlite") as b:
-        fill_link([a, b], LINK, bits=2000 * 256)
+        # far more keys than 4 clients fetch in the few seconds of the test, so the pool never
+        # runs dry before the restart (with 2 000 keys a fast run emptied it within 1 s)
+        fill_link([a, b], LINK, bits=20_000 * 256)
 
     def client(sae: str, port: int) -> Etsi014Client:
         return Etsi014Client(
@@ -284,13 +295,13 @@ def test_kill_9_of_a_kme_under_load_then_restart(tmp_path: Path, victim: str) ->
         threads = [threading.Thread(target=master) for _ in range(4)]
         for t in threads:
             t.start()
-        time.sleep(1.0)
+        _wait_for(lambda: len(received) >= 200, what="keys before the kill")
         os.kill(procs[victim].pid, signal.SIGKILL)
         procs[victim].wait(timeout=10)
         with lock:
             before_restart = len(received)
         procs[victim] = _serve(*cfgs[victim])
-        time.sleep(1.0)
+        _wait_for(lambda: len(received) >= before_restart + 200, what="keys after the restart")
         stop.set()
         for t in threads:
             t.join(timeout=30)

@@ -46,6 +46,10 @@ def test_fer_json_and_plot(tmp_path, capsys) -> None:  # type: ignore[no-untyped
     for p in out["points"]:
         assert p["frames"] == 4 and p["frame_errors"] == 0
         assert 0 < p["beta"] < 1
+    # the normal-approximation bound (finite_length) for a rate-0.1 code of length 1000:
+    # below the measured FER's 95 % interval, and falling with the SNR
+    bounds = [p["fer_bound"] for p in out["points"]]
+    assert 0 < bounds[1] < bounds[0] < 1
     assert png.stat().st_size > 1000
 
 
@@ -65,7 +69,7 @@ def test_fer_beta_range_table(tmp_path, capsys) -> None:  # type: ignore[no-unty
     )
     assert rc == 0
     text = capsys.readouterr().out
-    assert "FER of" in text and "0.2" in text
+    assert "FER of" in text and "0.2" in text and "FER bound" in text
 
 
 def test_fer_errors(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
@@ -80,3 +84,22 @@ def test_fer_errors(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
     err = capsys.readouterr().err
     assert "--snr-db" in err and "Traceback" not in err
     assert run(["fer", "--alist", str(tmp_path / "none.alist"), "--snr-db", "1"]) == 2
+
+
+def test_fer_code_from_an_ensemble_spec(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    spec = tmp_path / "cand.toml"
+    spec.write_text(
+        'name = "cand"\nunit = 400\n'
+        "var_types = [[4, [2, 4, 0]], [12, [3, 77, 0]], [384, [0, 0, 1]]]\n"
+        "check_types = [[4, [5, 0, 0]], [4, [6, 0, 0]], [212, [0, 2, 1]], [172, [0, 3, 1]]]\n"
+    )
+    rc = run(
+        ["fer", "--code", str(spec), "--frame-length", "20000", "--beta", "0.6",
+         "--max-frames", "2", "--json"]
+    )  # fmt: skip
+    assert rc == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["code"] == "cand-n20000" and out["rate"] == 0.02
+    assert out["points"][0]["frame_errors"] == 0
+    assert run(["fer", "--code", str(spec), "--rate", "0.01", "--beta", "0.6"]) != 0
+    assert "not the requested" in capsys.readouterr().err

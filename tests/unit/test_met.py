@@ -17,6 +17,7 @@ from cvqkd.reconciliation.met import (
     ENSEMBLES,
     ConstructionReport,
     MetEnsemble,
+    build_met_code,
     construct,
     count_four_cycles,
     exit_converges,
@@ -135,6 +136,95 @@ def test_precode_degree_two_variables_form_a_forest(built) -> None:  # type: ign
         a, b = find(pre[0]), find(pre[1])
         assert a != b, "cycle of degree-2 precode variables"
         parent[a] = b
+
+
+def _precode_cycle_structure(ens: MetEnsemble, code: LdpcCode) -> tuple[int, int, list[int]]:
+    """(degree-2 precode variables, precode checks, sizes of the cyclic components of the
+    graph they form on the precode checks), by union-find independent of construct. The
+    precode checks are the check types without an edge of the degree-one variables' type."""
+    scale = code.n_vars // ens.unit
+    vc, vd = ens.var_matrix
+    cc, cd = ens.check_matrix
+    last = vd.shape[1] - 1  # the degree-one variables' edge type, last by convention here
+    pre_type = np.flatnonzero(cd[:, last] == 0)
+    assert np.array_equal(pre_type, np.arange(pre_type.size))  # precode checks come first
+    n_pre = int(cc[pre_type].sum()) * scale
+    var_type_of = np.repeat(np.arange(len(vc)), vc * scale)
+    pre_edges = [t for t in range(last) if cd[pre_type, t].sum() > 0]
+    deg2 = np.flatnonzero(vd[var_type_of][:, pre_edges].sum(axis=1) == 2)
+    parent = list(range(n_pre))
+    edges = np.zeros(n_pre, dtype=np.int64)
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for v in deg2.tolist():
+        checks = code.var_checks[code.var_ptr[v] : code.var_ptr[v + 1]]
+        a, b = (find(int(c)) for c in checks if c < n_pre)
+        if a != b:
+            parent[a] = b
+            edges[b] += edges[a]
+        edges[b] += 1
+    roots = np.array([find(x) for x in range(n_pre)])
+    nodes = np.bincount(roots, minlength=n_pre)
+    cyclic = [int(nodes[r]) for r in np.unique(roots) if edges[r] >= nodes[r]]
+    return int(deg2.size), n_pre, cyclic
+
+
+def _split_precode_ensemble(precode: tuple[tuple[int, int, int], ...]) -> MetEnsemble:
+    """A rate-0.02 ensemble whose precode checks ``(count, weak sockets, strong sockets)``
+    have a fixed number of weak (precode degree 2) and strong (degree 3) sockets, on separate
+    edge types: (precode-weak, precode-strong, extension-strong, extension-weak, degree-one).
+    Weak variables have 4 extension edges (one per extension check), strong ones ⌊1000/s⌋."""
+    weak = sum(c * w for c, w, _ in precode) // 2
+    strong = 16 - weak
+    strong_sockets, weak_sockets = strong * (1000 // strong), 4 * weak
+    lo = strong_sockets // 384
+    hi = strong_sockets - lo * 384
+    assert weak_sockets <= hi
+    return MetEnsemble(
+        name="split-precode",
+        unit=400,
+        var_types=(
+            (weak, (2, 0, 0, 4, 0)),
+            (strong, (0, 3, 1000 // strong, 0, 0)),
+            (384, (0, 0, 0, 0, 1)),
+        ),
+        check_types=(
+            *((c, (w, s, 0, 0, 0)) for c, w, s in precode),
+            (384 - hi, (0, 0, lo, 0, 1)),
+            (hi - weak_sockets, (0, 0, lo + 1, 0, 1)),
+            (weak_sockets, (0, 0, lo + 1, 1, 1)),
+        ),
+        seed=1,
+    )
+
+
+def test_two_weak_sockets_per_precode_check_make_one_long_cycle() -> None:
+    # every precode check has 2 weak + 3 strong sockets: the weak variables form a 2-regular
+    # graph (a union of cycles, the short ones low-weight codewords); construct lays it out
+    # as one cycle through every precode check and never re-wires it
+    ens = _split_precode_ensemble(((8, 2, 3),))
+    code, rep = construct(ens, n_vars=40_000, rng=np.random.default_rng(5))
+    assert rep.multi_edges == rep.four_cycles == rep.precode_cycles == 0
+    assert count_four_cycles(code) == 0
+    n_weak, n_pre, cyclic = _precode_cycle_structure(ens, code)
+    assert n_weak == n_pre == 800 and cyclic == [800]
+    assert build_met_code(ens, n_target=40_000).n_vars == 40_000
+
+
+def test_mixed_precode_checks_keep_the_degree_two_forest() -> None:
+    # weak sockets 3, 1 or 0 per precode check on their own edge type (not a "pure" type,
+    # not a ring): the degree-2 precode variables must still form a forest (a random
+    # configuration leaves cycles of 14-66 checks here: seeds 0-5 all had some)
+    ens = _split_precode_ensemble(((1, 3, 2), (3, 1, 4), (3, 0, 6), (1, 0, 7)))
+    code, rep = construct(ens, n_vars=40_000, rng=np.random.default_rng(0))
+    assert rep.multi_edges == rep.four_cycles == rep.precode_cycles == 0
+    n_weak, _, cyclic = _precode_cycle_structure(ens, code)
+    assert n_weak == 300 and cyclic == []
 
 
 def test_count_four_cycles_counts() -> None:

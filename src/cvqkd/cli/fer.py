@@ -58,6 +58,7 @@ def fer_report(
 
     from cvqkd.errors import ConfigError
     from cvqkd.reconciliation.fer import fer_point, resolve_code
+    from cvqkd.reconciliation.finite_length import normal_approximation_fer
     from cvqkd.reconciliation.mdr import DIMENSIONS
 
     if dimension not in DIMENSIONS:
@@ -121,6 +122,7 @@ def fer_report(
                 "min_undetected_weight": p.min_undetected_weight,
                 "fer": p.fer,
                 "fer_ci95": [p.fer_low, p.fer_high],
+                "fer_bound": normal_approximation_fer(snr=p.snr, n=layout.n_data, rate=layout.rate),
                 "effective_beta": p.effective_beta,
                 "mean_iterations": p.mean_iterations,
                 "symbols_per_second": p.symbols_per_second,
@@ -149,7 +151,11 @@ def fer_command(
     schedule: str = typer.Option(
         None, "--schedule", help="layered or flooding (default: layered on CPU, flooding on GPU)."
     ),
-    code_name: str = typer.Option(None, "--code", help="Family member to adapt (e.g. rl-r0.02)."),
+    code_name: str = typer.Option(
+        None,
+        "--code",
+        help="Family member to adapt (e.g. rl-r0.02), or a MET ensemble spec (.toml/.json).",
+    ),
     alist: str = typer.Option(None, "--alist", help="Use this alist code file instead."),
     batch_frames: int = typer.Option(4, "--batch-frames", help="Frames decoded together."),
     seed: int = typer.Option(1, "--seed", help="Seed of the simulation."),
@@ -233,6 +239,7 @@ def fer_command(
             "errors",
             "undetected",
             "FER",
+            "FER bound",
             "(1−FER)β",
             "iterations",
             "symbols/s",
@@ -246,6 +253,7 @@ def fer_command(
                 p["frame_errors"],
                 p["undetected_errors"],
                 p["fer"],
+                p["fer_bound"],
                 p["effective_beta"],
                 p["mean_iterations"],
                 p["symbols_per_second"],

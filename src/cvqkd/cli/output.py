@@ -71,4 +71,11 @@ def print_table(
         table.add_column(escape(col), justify="left" if i == 0 else "right")
     for row in rows:
         table.add_row(*(escape(format_number(v)) for v in row))
-    console.print(table)
+    if console.is_terminal:
+        console.print(table)
+        return
+    # a pipe or a file: print the whole table, not one squeezed into 80 columns
+    from rich.measure import Measurement
+
+    wide = Measurement.get(console, console.options.update(max_width=1000), table).maximum
+    Console(width=max(console.width, wide)).print(table)

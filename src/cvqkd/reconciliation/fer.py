@@ -240,7 +240,8 @@ def resolve_code(
     """The code a FER run uses: an alist file, or a shipped code adapted to ``rate`` at the
     block length nearest ``frame_length``.
 
-    With ``code_name`` that member (either family) is adapted; otherwise the member and its
+    With ``code_name`` that member (either family) is adapted — or, for a ``.toml``/``.json``
+    MET ensemble spec, a code of that ensemble is built; otherwise the member and its
     adaptation are chosen by :func:`cvqkd.reconciliation.codes.code_for_rate` (the MET family
     up to rate ≈ 0.02, the QC family above), the same rule the pipeline uses.
     """
@@ -258,6 +259,15 @@ def resolve_code(
         raise ConfigError("no LDPC code family is installed; pass an alist file") from None
     if rate is not None and not 0.0 < rate < 1.0:
         raise ConfigError(f"rate must be in (0, 1), got {rate:g}")
+    if code_name is not None and code_name.endswith((".toml", ".json")):
+        # a MET ensemble spec (cvqkd codes search --out, docs/met-codes.md), built at its seed
+        from cvqkd.reconciliation.met import build_met_code
+        from cvqkd.reconciliation.met_analysis import load_ensemble_spec
+
+        ens = load_ensemble_spec(code_name)
+        if rate is not None and abs(ens.rate - rate) > 1e-9:
+            raise ConfigError(f"{code_name} has rate {ens.rate:.5g}, not the requested {rate:g}")
+        return FrameLayout.of(build_met_code(ens, n_target=frame_length))
     if code_name is not None:
         if rate is None or abs(rate / codes.code_rate(code_name) - 1.0) < 1e-9:
             return FrameLayout.of(codes.load_code(code_name, n_target=frame_length))

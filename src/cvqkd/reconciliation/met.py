@@ -655,6 +655,46 @@ def _degree_two_cycles(
     return np.asarray(order[0::2][perm[first]], dtype=np.int64)
 
 
+def _precode_types(cd: NDArray[np.int64], deg1_types: list[int]) -> list[int]:
+    """Edge types carried only by checks without a degree-one variable (the precode)."""
+    ext = cd[:, deg1_types].sum(axis=1) > 0 if deg1_types else np.zeros(len(cd), dtype=bool)
+    return [t for t in range(cd.shape[1]) if np.any(cd[:, t] > 0) and not np.any(cd[ext, t] > 0)]
+
+
+def _ring_types(vd: NDArray[np.int64], cd: NDArray[np.int64], deg1_types: list[int]) -> list[int]:
+    """Precode edge types that every check carrying them carries exactly twice, every
+    variable carrying them exactly twice and on no other precode type: their degree-2
+    variables form a 2-regular graph on those checks — a union of cycles, short ones being
+    low-weight precode codewords — so :func:`construct` lays them out as one long cycle."""
+    pre = _precode_types(cd, deg1_types)
+    out = []
+    for t in pre:
+        on_v, on_c = vd[:, t] > 0, cd[:, t] > 0
+        others = [s for s in pre if s != t]
+        if (
+            np.all(vd[on_v, t] == 2)
+            and np.all(cd[on_c, t] == 2)
+            and (not others or np.all(vd[on_v][:, others] == 0))
+        ):
+            out.append(t)
+    return out
+
+
+def _ring(
+    pos: NDArray[np.int64], variables: NDArray[np.int64], rng: np.random.Generator
+) -> NDArray[np.int64]:
+    """Variables for the sockets ``pos`` (two per check, contiguous) of a ring type: checks in
+    a random cyclic order ``c_0 … c_{m−1}``, variable ``j`` (in random order) on the second
+    socket of ``c_j`` and the first of ``c_{j+1 mod m}`` — one cycle through every check."""
+    m = pos.size // 2
+    order = rng.permutation(m)
+    vs = variables[rng.permutation(variables.size)]
+    out = np.empty(pos.size, dtype=np.int64)
+    out[2 * order + 1] = vs
+    out[2 * np.roll(order, -1)] = vs
+    return out
+
+
 def construct(
     ensemble: MetEnsemble,
     *,
@@ -672,6 +712,14 @@ def construct(
     The check sockets stay in check order, so each round needs one sort (of the variable
     pairs that share a check), no sort of the edges. Variables are ordered by type (core
     first, degree-one last), checks by type (precode first).
+
+    Precode (edge types carried only by checks without a degree-one variable): the variables
+    of precode degree 2 are kept a forest on the precode checks (a cycle of them is a
+    low-weight codeword), also when the precode checks carry several edge types (weak and
+    strong sockets split, e.g. 2 + 3 per check). A *ring* type — every check carrying it has
+    exactly two of its sockets and its variables exactly two and no other precode edge — is
+    2-regular, so a forest is impossible: it is laid out as one cycle through all its checks
+    (weight ≈ the whole ring) and its sockets are never re-wired.
 
     Example
     -------
@@ -694,15 +742,20 @@ def construct(
     sock_type = np.repeat(np.tile(np.arange(n_types), n_checks), cdeg.ravel())
     var_at = np.empty(sock_check.size, dtype=np.int64)
     ids = np.arange(n_vars, dtype=np.int64)
+    # only sockets of variables of degree >= 2 can close a 2- or 4-cycle; degree-one
+    # variables sit on type(s) where every variable has degree one: pairs of the other types
+    deg1_types = [t for t in range(n_types) if np.all(vdeg[vdeg[:, t] > 0].sum(axis=1) == 1)]
+    rings = _ring_types(vd, cd, deg1_types)
     pos_of_type = []
     for t in range(n_types):
         pos = np.flatnonzero(sock_type == t)
         vs = np.repeat(ids, vdeg[:, t])
-        var_at[pos] = vs[rng.permutation(vs.size)]
+        if t in rings:
+            var_at[pos] = _ring(pos, vs[0::2], rng)
+        else:
+            var_at[pos] = vs[rng.permutation(vs.size)]
         pos_of_type.append(pos)
-    # only sockets of variables of degree >= 2 can close a 2- or 4-cycle; degree-one
-    # variables sit on type(s) where every variable has degree one: pairs of the other types
-    deg1_types = [t for t in range(n_types) if np.all(vdeg[vdeg[:, t] > 0].sum(axis=1) == 1)]
+    protected = np.isin(sock_type, rings)
     core_sock = ~np.isin(sock_type, deg1_types)
     ia, ib = _pairs_in_checks(sock_check, int(per_check.max()))
     keep = core_sock[ia] & core_sock[ib]
@@ -711,11 +764,20 @@ def construct(
     # edge types whose checks carry only that type (the precode): cycles of variables of
     # degree 2 there are low-weight precode codewords (weight = cycle length, times the core's
     # extension degree in the code), so they are removed too
+    # (and, by the same argument, those of the precode edge types that share their checks; a
+    # ring type is one long cycle by construction and never re-wired)
     pure = [
         t
         for t in range(n_types)
         if np.any(cd[:, t] > 0) and np.all(cd[cd[:, t] > 0].sum(axis=1) == cd[cd[:, t] > 0, t])
     ]
+    shared = [t for t in _precode_types(cd, deg1_types) if t not in pure and t not in rings]
+    groups = [[t] for t in pure] + ([shared] if shared else [])
+
+    def degree_two_sockets(types: list[int]) -> NDArray[np.int64]:
+        pos = np.concatenate([pos_of_type[t] for t in types])
+        return pos[vdeg[:, types].sum(axis=1)[var_at[pos]] == 2]
+
     rounds = swaps = 0
     left_multi = left_cyc = left_cyc2 = 0
     clean = False
@@ -730,31 +792,34 @@ def construct(
         left_cyc = int(dup.size)
         sel = order[dup]
         # re-wire: for a multi-edge the second socket; for a 4-cycle one socket of the pair
-        bad = np.concatenate(
+        # (the other one where the first is a protected ring socket)
+        first = np.concatenate(
             [
                 ib[multi & same_type],
                 ib[multi & ~same_type],
                 np.where(sel % 2 == 0, ia[sel], ib[sel]),
             ]
         )
+        other = np.concatenate(
+            [
+                ia[multi & same_type],
+                ia[multi & ~same_type],
+                np.where(sel % 2 == 0, ib[sel], ia[sel]),
+            ]
+        )
+        bad = np.where(protected[first], other, first)
         cyc2 = [
-            _degree_two_cycles(
-                pos_of_type[t][vdeg[var_at[pos_of_type[t]], t] == 2],
-                var_at,
-                sock_check,
-                n_checks,
-                rng,
-            )
-            for t in pure
+            _degree_two_cycles(degree_two_sockets(g), var_at, sock_check, n_checks, rng)
+            for g in groups
         ]
         left_cyc2 = sum(int(c.size) for c in cyc2)
         bad = np.unique(np.concatenate([bad, *cyc2]))
         if bad.size == 0:
             clean = True
             break
-        t = sock_type[bad]
-        for tt in np.unique(t).tolist():
-            src = bad[t == tt]
+        bad_type = sock_type[bad]
+        for tt in np.unique(bad_type).tolist():
+            src = bad[bad_type == tt]
             pool = pos_of_type[tt]
             dst = pool[rng.integers(0, pool.size, size=src.size)]
             for x, y in zip(src.tolist(), dst.tolist(), strict=True):
@@ -768,16 +833,8 @@ def construct(
         pk = np.sort(np.minimum(a, b) * n_vars + np.maximum(a, b))
         left_cyc = int(np.count_nonzero(pk[1:] == pk[:-1]))
         left_cyc2 = sum(
-            int(
-                _degree_two_cycles(
-                    pos_of_type[t][vdeg[var_at[pos_of_type[t]], t] == 2],
-                    var_at,
-                    sock_check,
-                    n_checks,
-                    rng,
-                ).size
-            )
-            for t in pure
+            int(_degree_two_cycles(degree_two_sockets(g), var_at, sock_check, n_checks, rng).size)
+            for g in groups
         )
     name = f"{ensemble.name}-n{n_vars}"
     if left_multi:  # only when max_rounds ran out: drop duplicates so H is well defined

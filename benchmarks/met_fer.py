@@ -49,6 +49,8 @@ import numpy as np
 
 _CODE: Any = None  # the LdpcCode, set in the parent before the workers fork
 _SIGMA: dict[float, float] = {}
+_PLAN: Any = None  # a DisclosurePlan with --reveal-step, and its public order
+_ORDER: Any = None
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,7 @@ class Frame:
     iterations: int
     unsatisfied: int
     seconds: float
+    revealed: int = 0
 
 
 def frame_rng(seed: int, beta: float, index: int) -> np.random.Generator:
@@ -80,7 +83,23 @@ def _decode_frame(task: tuple[float, int, int, int]) -> Frame:
     y = (1.0 - 2.0 * bits) + sigma * rng.standard_normal(code.n_vars)
     syn = code.syndrome(bits)
     t0 = time.perf_counter()
-    res = decode(code, 2.0 * y / sigma**2, syn, max_iterations=max_iter, backend="numba")
+    revealed = 0
+    if _PLAN is None:
+        res = decode(code, 2.0 * y / sigma**2, syn, max_iterations=max_iter, backend="numba")
+    else:
+        from cvqkd.reconciliation.disclosure import decode_with_disclosure
+
+        res = decode_with_disclosure(
+            code,
+            2.0 * y / sigma**2,
+            syn,
+            order=_ORDER,
+            reveal=lambda pos: bits[pos],  # Bob's side: his bits at the public positions
+            plan=_PLAN,
+            max_iterations=max_iter,
+            backend="numba",
+        )
+        revealed = res.revealed
     dt = time.perf_counter() - t0
     unsat = int(np.count_nonzero(code.syndrome(res.bits) != syn))
     return Frame(
@@ -91,6 +110,7 @@ def _decode_frame(task: tuple[float, int, int, int]) -> Frame:
         iterations=int(res.iterations),
         unsatisfied=unsat,
         seconds=dt,
+        revealed=revealed,
     )
 
 
@@ -127,6 +147,8 @@ def frame_line(f: Frame) -> str:
         f"#   beta={f.beta}: frame={f.index} converged={f.converged} correct={f.correct} "
         f"iter={f.iterations} seconds={f.seconds:.1f}"
     )
+    if _PLAN is not None or f.revealed:
+        line += f" revealed={f.revealed}"
     if not (f.converged and f.correct):
         line += f" unsat={f.unsatisfied}"
     return line
@@ -134,14 +156,27 @@ def frame_line(f: Frame) -> str:
 
 HEADER = (
     "beta\tsnr\tsnr_db\tframes\tframe_errors\tundetected\tFER\twilson95_lo\twilson95_hi\t"
-    "cp95_hi\tmean_iter\tmedian_iter\tp95_iter\tmax_iter\tseconds\tMedges_s"
+    "cp95_hi\tmean_iter\tmedian_iter\tp95_iter\tmax_iter\tseconds\tMedges_s\t"
+    "mean_revealed\tbeta_net"
 )
 
 
 def summary_row(
-    *, beta_eff: float, snr: float, frames: list[Frame], wall_s: float, n_edges: int
+    *,
+    beta_eff: float,
+    snr: float,
+    frames: list[Frame],
+    wall_s: float,
+    n_edges: int,
+    info_bits: float = float("nan"),
+    reveal_leak: int | None = None,
 ) -> str:
-    """One tab-separated summary row (see HEADER); iteration stats over successful frames."""
+    """One tab-separated summary row (see HEADER); iteration stats over successful frames.
+
+    With incremental disclosure (``reveal_leak``: the public round-count bits per frame),
+    ``mean_revealed`` is the mean of the disclosed bits over the kept frames and
+    ``beta_net = β·(1 − (mean_revealed + reveal_leak)/k)``, the efficiency after that extra
+    leakage; without, 0 and β."""
     n = len(frames)
     errors = sum(not (f.converged and f.correct) for f in frames)
     undetected = sum(f.converged and not f.correct for f in frames)
@@ -153,18 +188,26 @@ def summary_row(
         stats = "nan\tnan\tnan\tnan"
     edge_updates = sum(f.iterations for f in frames) * float(n_edges)
     medges = edge_updates / wall_s / 1e6 if wall_s > 0 else float("nan")
+    kept = [f.revealed for f in frames if f.converged and f.correct]
+    mean_rev = float(np.mean(kept)) if kept else float("nan")
+    beta_net = beta_eff
+    if reveal_leak is not None:
+        beta_net = beta_eff * (1.0 - (mean_rev + reveal_leak) / info_bits)
     return (
         f"{beta_eff:.4f}\t{snr:.5f}\t{10 * np.log10(snr):.3f}\t{n}\t{errors}\t{undetected}\t"
         f"{errors / max(n, 1):.3f}\t{lo:.3f}\t{hi:.3f}\t{clopper_pearson_upper(errors, n):.3f}\t"
-        f"{stats}\t{wall_s:.1f}\t{medges:.1f}"
+        f"{stats}\t{wall_s:.1f}\t{medges:.1f}\t{mean_rev:.1f}\t{beta_net:.4f}"
     )
 
 
 _LINE = re.compile(
     r"#\s+beta=(?P<beta>[0-9.]+): frame=(?P<i>\d+) converged=(?P<c>\w+) correct=(?P<r>\w+) "
-    r"iter=(?P<it>\d+) seconds=(?P<s>[0-9.]+)(?: unsat=(?P<u>\d+))?"
+    r"iter=(?P<it>\d+) seconds=(?P<s>[0-9.]+)(?: revealed=(?P<rv>\d+))?(?: unsat=(?P<u>\d+))?"
 )
-_RUN = re.compile(r"# run: code=(?P<code>\S+) n=(?P<n>\d+) seed=(?P<seed>\d+) max_iter=(?P<mi>\d+)")
+_RUN = re.compile(
+    r"# run: code=(?P<code>\S+) n=(?P<n>\d+) seed=(?P<seed>\d+) max_iter=(?P<mi>\d+)"
+    r"(?: reveal=(?P<step>\d+)/(?P<max>\d+))?"
+)
 
 
 def summarize(paths: list[str], plot: str | None = None, min_frames: int = 20) -> None:
@@ -173,8 +216,8 @@ def summarize(paths: list[str], plot: str | None = None, min_frames: int = 20) -
     ``min_frames`` frames, so re-decodes of chosen frames stay out) saved to that file."""
     from cvqkd.reconciliation.design import snr_for_efficiency
 
-    groups: dict[tuple[str, int, float, int], dict[tuple[int, int], Frame]] = {}
-    seconds: dict[tuple[str, int, float, int], float] = {}
+    groups: dict[tuple[str, int, float, int, str], dict[tuple[int, int], Frame]] = {}
+    seconds: dict[tuple[str, int, float, int, str], float] = {}
     meta: dict[tuple[str, int], tuple[float, int]] = {}
     for path in paths:
         run = None
@@ -187,7 +230,8 @@ def summarize(paths: list[str], plot: str | None = None, min_frames: int = 20) -
                     continue
                 m = _RUN.match(raw)
                 if m:
-                    run = (m["code"], int(m["n"]), int(m["seed"]), int(m["mi"]))
+                    plan = f"{m['step']}/{m['max']}" if m["step"] else ""
+                    run = (m["code"], int(m["n"]), int(m["seed"]), int(m["mi"]), plan)
                     meta[(run[0], run[1])] = code_meta
                     continue
                 m = _LINE.match(raw)
@@ -200,26 +244,43 @@ def summarize(paths: list[str], plot: str | None = None, min_frames: int = 20) -
                         iterations=int(m["it"]),
                         unsatisfied=int(m["u"] or 0),
                         seconds=float(m["s"]),
+                        revealed=int(m["rv"] or 0),
                     )
-                    key = (run[0], run[1], f.beta, run[3])
+                    key = (run[0], run[1], f.beta, run[3], run[4])
                     groups.setdefault(key, {})[(run[2], f.index)] = f
                     seconds[key] = seconds.get(key, 0.0) + f.seconds
-    print("# code\tn\tmax_iter\t" + HEADER + "  (seconds = sum of per-frame decode seconds)")
+    print(
+        "# code\tn\tmax_iter\treveal\t" + HEADER + "  (seconds = sum of per-frame decode seconds)"
+    )
     points: dict[str, list[tuple[float, int, int, int]]] = {}
     for key in sorted(groups):
-        code, n, beta, mi = key
+        code, n, beta, mi, plan = key
         rate, n_edges = meta[(code, n)]
         snr = float(snr_for_efficiency(rate=rate, beta=beta))
         frames = list(groups[key].values())
         row = summary_row(
-            beta_eff=beta, snr=snr, frames=frames, wall_s=seconds[key], n_edges=n_edges
+            beta_eff=beta,
+            snr=snr,
+            frames=frames,
+            wall_s=seconds[key],
+            n_edges=n_edges,
+            info_bits=rate * n,
+            reveal_leak=_round_bits(plan),
         )
-        print(f"{code}\t{n}\t{mi}\t{row}")
+        print(f"{code}\t{n}\t{mi}\t{plan or '-'}\t{row}")
         if len(frames) >= min_frames:
             bad = sum(not (f.converged and f.correct) for f in frames)
             points.setdefault(f"{code} (n = {n:.0e})", []).append((beta, bad, len(frames), mi))
     if plot:
         _plot_fer(points, plot)
+
+
+def _round_bits(plan: str) -> int | None:
+    """Public round-count bits per frame of a ``step/max`` disclosure plan (None: no plan)."""
+    if not plan:
+        return None
+    step, most = (int(x) for x in plan.split("/"))
+    return math.ceil(math.log2(most // step + 1))
 
 
 def _plot_fer(points: dict[str, list[tuple[float, int, int, int]]], path: str) -> None:
@@ -276,6 +337,16 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--max-iter", type=int, default=500)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument(
+        "--reveal-step",
+        type=int,
+        default=0,
+        help="incremental disclosure (cvqkd.reconciliation.disclosure): bits per round",
+    )
+    ap.add_argument("--max-reveal", type=int, default=1600, help="most bits disclosed per frame")
+    ap.add_argument(
+        "--first-iter", type=int, default=None, help="with --reveal-step: cap of the first attempt"
+    )
     ap.add_argument("--summarize", nargs="+", metavar="LOG", help="summarise earlier logs")
     ap.add_argument("--plot", metavar="PNG", help="with --summarize: FER vs β plot")
     args = ap.parse_args()
@@ -283,7 +354,7 @@ def main() -> None:
         summarize(args.summarize, plot=args.plot)
         return
 
-    global _CODE
+    global _CODE, _PLAN, _ORDER
     import cvqkd
     from cvqkd.reconciliation.design import efficiency, snr_for_efficiency
     from cvqkd.reconciliation.met import ENSEMBLES, build_met_code
@@ -298,6 +369,15 @@ def main() -> None:
     build_s = time.perf_counter() - t0
     _CODE = code
     rate = code.rate
+    plan_tag = ""
+    if args.reveal_step:
+        from cvqkd.reconciliation.disclosure import DisclosurePlan, disclosure_order
+
+        _PLAN = DisclosurePlan(
+            step_bits=args.reveal_step, max_bits=args.max_reveal, first_iterations=args.first_iter
+        )
+        _ORDER = disclosure_order(code, seed=args.seed)
+        plan_tag = f" reveal={args.reveal_step}/{args.max_reveal}"
     here = os.path.dirname(os.path.abspath(cvqkd.__file__))
 
     def git(*cmd: str) -> str:
@@ -320,7 +400,11 @@ def main() -> None:
         f"E={code.n_edges} rate={rate:.5f}  built in {build_s:.1f} s  "
         f"source: {ensemble.source}"
     )
-    print(f"# run: code={args.code} n={code.n_vars} seed={args.seed} max_iter={args.max_iter}")
+    print(
+        f"# run: code={args.code} n={code.n_vars} seed={args.seed} max_iter={args.max_iter}"
+        + plan_tag
+        + (f" first_iter={args.first_iter}" if args.reveal_step and args.first_iter else "")
+    )
     ids = args.frame_ids or list(range(args.first_frame, args.first_frame + args.frames))
     print(f"# frames: {ids[0]}..{ids[-1]} ({len(ids)})" if ids else "# frames: none", flush=True)
     results: list[tuple[float, float, list[Frame], float]] = []
@@ -344,9 +428,20 @@ def main() -> None:
         dt = time.perf_counter() - t1
         beta_eff = float(efficiency(rate=rate, snr=snr))
         results.append((beta_eff, snr, frames, dt))
+        extra = dict(
+            info_bits=float(code.n_vars - code.n_checks),
+            reveal_leak=None if _PLAN is None else _PLAN.leak_bits(0),
+        )
         print(HEADER)
         print(
-            summary_row(beta_eff=beta_eff, snr=snr, frames=frames, wall_s=dt, n_edges=code.n_edges)
+            summary_row(
+                beta_eff=beta_eff,
+                snr=snr,
+                frames=frames,
+                wall_s=dt,
+                n_edges=code.n_edges,
+                **extra,  # type: ignore[arg-type]
+            )
         )
         failed = sorted(f.index for f in frames if not (f.converged and f.correct))
         print(f"# failed frames at beta={beta}: {' '.join(map(str, failed)) or 'none'}", flush=True)
@@ -355,7 +450,12 @@ def main() -> None:
         print(HEADER)
         for beta_eff, snr, frames, dt in results:
             row = summary_row(
-                beta_eff=beta_eff, snr=snr, frames=frames, wall_s=dt, n_edges=code.n_edges
+                beta_eff=beta_eff,
+                snr=snr,
+                frames=frames,
+                wall_s=dt,
+                n_edges=code.n_edges,
+                **extra,  # type: ignore[arg-type]
             )
             print(row)
 

@@ -105,6 +105,7 @@ RECONCILIATION_SCHEMES = ("auto", "binary", "sliced")
 #: sliced scheme measured β 0.90 (docs/slice-reconciliation.md); at SNR 1 binary is better.
 SLICED_FROM_SNR = 2.0
 
+
 #: What a key from assumed (model) parameters is, in the report's words.
 MODEL_LABEL = (
     "asymptotic, assumed (model) parameters — not secure against an adversary who changes the "
@@ -225,6 +226,10 @@ class PipelineConfig:
             (``density-evolution``: about a minute per coded level and party; ``exit``:
             seconds, needs a larger margin — docs/slice-reconciliation.md).
         max_iterations, decoder_backend: decoder settings (Alice).
+        disclosure, disclosure_rounds: incremental disclosure for the binary scheme
+            (:mod:`cvqkd.reconciliation.disclosure`): a frame that does not decode gets up to
+            ``disclosure·k`` of Bob's core data bits in ``disclosure_rounds`` equal steps,
+            counted as leakage; 0 turns it off.
         prime_bits: verification-hash prime exponent (ε_cor per frame ≈ L/2^k).
         session: simulator settings (:class:`cvqkd.sim.session.SessionSettings`) or None.
         parameters: ``estimated`` (χ_BE from this block's estimates) or ``model`` (from
@@ -245,6 +250,8 @@ class PipelineConfig:
     slice_planner: str = "density-evolution"
     max_iterations: int = 300
     decoder_backend: str = "auto"
+    disclosure: float = 0.04
+    disclosure_rounds: int = 8
     prime_bits: int = 61
     session: Any = None
     parameters: str = "estimated"
@@ -278,6 +285,10 @@ class PipelineConfig:
             )
         if self.reconciliation == "sliced" and self.code is not None:
             raise ConfigError("reconciliation = 'sliced' designs its own codes; drop 'code'")
+        if not 0.0 <= self.disclosure <= 0.2:
+            raise ConfigError(f"disclosure must be in [0, 0.2] (of k), got {self.disclosure}")
+        if not 1 <= self.disclosure_rounds <= 64:
+            raise ConfigError(f"disclosure_rounds must be in 1..64, got {self.disclosure_rounds}")
         if not 2 <= self.slice_bits <= 6:
             raise ConfigError(f"slice_bits must be in 2..6, got {self.slice_bits}")
         if self.slice_planner not in ("density-evolution", "exit"):
@@ -523,7 +534,8 @@ def accounting(
             n_symbols_disclosed=m,
             raw_bits_per_symbol=spq * entropy_per_sample,
             holevo_bits_per_symbol=chi,
-            syndrome_bits=rec["syndrome_bits"],
+            # bits disclosed to frames that failed first count like syndrome bits
+            syndrome_bits=rec["syndrome_bits"] + int(rec.get("disclosed_bits", 0)),
             verification_hash_bits=rec["hash_bits"],
             level=level,  # type: ignore[arg-type]
             security=security,
@@ -777,17 +789,65 @@ def _bob_binary(
         syndromes=msg.syndromes,
         tags=[t.to_bytes() for t in msg.tags],
     )
+    ledger = None
+    plan, order = _disclosure(cfg, layout)
+    if plan is not None:
+        from cvqkd.reconciliation.disclosure import DisclosureLedger
+
+        ledger = DisclosureLedger(bits, order=order, plan=plan)
+        while True:  # Alice's requests, until an empty one
+            req = ch.recv("disclose_request")
+            frames = np.asarray(req["frames"], dtype=np.int64)
+            if frames.size == 0:
+                break
+            ch.send("disclose", bits=ledger.answer(frames, start=int(req["start"])))
     reply = ch.recv("frame_ok")
     frame_ok = np.asarray(reply["frame_ok"], dtype=bool)
+    if frame_ok.shape != (bits.shape[0],):
+        raise SecurityAbort(f"frame_ok has {frame_ok.size} entries for {bits.shape[0]} frames")
     kept = keep_frames(bits, frame_ok).ravel()
-    return kept, _binary_record(dict(reply["stats"]), layout, kept.size, int(frame_ok.sum()), cfg)
+    disclosed = ledger.leak_bits(frame_ok) if ledger is not None else 0
+    return kept, _binary_record(
+        dict(reply["stats"]), layout, kept.size, int(frame_ok.sum()), cfg, disclosed
+    )
+
+
+def _disclosure(cfg: PipelineConfig, layout: Any) -> tuple[Any, Any]:
+    """The disclosure plan and public order of this block's code (both None when off)."""
+    from cvqkd.reconciliation.disclosure import (
+        DISCLOSURE_SEED,
+        frame_disclosure_order,
+        plan_for,
+    )
+
+    if cfg.disclosure == 0.0:
+        return None, None
+    plan = plan_for(
+        layout.n_data - layout.code.n_checks,
+        max_fraction=cfg.disclosure,
+        rounds=cfg.disclosure_rounds,
+    )
+    if plan is None:
+        return None, None
+    order = frame_disclosure_order(
+        layout.code.n_vars, layout.code.var_degrees, layout.data_positions, seed=DISCLOSURE_SEED
+    )
+    if order.size < plan.max_bits:
+        return None, None
+    return plan, order
 
 
 def _binary_record(
-    stats: dict[str, Any], layout: Any, key_bits: int, n_ok: int, cfg: PipelineConfig
+    stats: dict[str, Any],
+    layout: Any,
+    key_bits: int,
+    n_ok: int,
+    cfg: PipelineConfig,
+    disclosed_bits: int = 0,
 ) -> dict[str, Any]:
     """The public reconciliation record of the binary scheme (both parties build it; the
-    fields the accounting uses come from the code, not from the peer's stats)."""
+    fields the accounting uses come from the code and the party's own disclosure count, not
+    from the peer's stats)."""
     from cvqkd.reconciliation.reconcile import FrameTag
 
     return {
@@ -799,6 +859,7 @@ def _binary_record(
         "discretisation_bits": 1,
         "syndrome_bits": n_ok * int(layout.code.n_checks),
         "hash_bits": n_ok * FrameTag(seed=0, tag=0, prime_bits=cfg.prime_bits).leaked_bits,
+        "disclosed_bits": int(disclosed_bits),
     }
 
 
@@ -846,7 +907,9 @@ def _bob_finish(
         "disclosed_symbols": pub["n_disclosed_symbols"],
         "key_symbols": pub["n_key_symbols"],
         "reconciled_bits": int(kept.size),
-        "leaked_bits": rec_pub["syndrome_bits"] + rec_pub["hash_bits"],
+        "leaked_bits": rec_pub["syndrome_bits"]
+        + rec_pub["hash_bits"]
+        + int(rec_pub.get("disclosed_bits", 0)),
         "pa_output_bits": ell,
         "final_key_bits": 8 * len(key),
         "estimates": pub,
@@ -1074,6 +1137,12 @@ def _alice(
         syndromes=np.asarray(m["syndromes"], dtype=np.uint8),
         tags=tuple(FrameTag.from_bytes(b) for b in m["tags"]),
     )
+    plan, order = _disclosure(cfg, layout)
+
+    def request(frames: NDArray[np.int64], start: int) -> NDArray[np.uint8]:
+        ch.send("disclose_request", frames=frames, start=start)
+        return np.asarray(ch.recv("disclose")["bits"], dtype=np.uint8)
+
     res = alice_reconcile(
         x,
         msg,
@@ -1082,7 +1151,12 @@ def _alice(
         noise_variance=float(pub["noise_variance_snu"]),
         max_iterations=cfg.max_iterations,
         backend=cfg.decoder_backend,  # type: ignore[arg-type]
+        disclosure=plan,
+        request=request,
+        disclosure_order=order,
     )
+    if plan is not None:
+        ch.send("disclose_request", frames=np.zeros(0, dtype=np.int64), start=-1)
     st = res.stats
     stats = {
         **_frame_counts(st),
@@ -1093,10 +1167,13 @@ def _alice(
         "epsilon_cor_per_frame": st.epsilon_cor,
         "dimension": msg.dimension,
         "n_data_per_frame": int(layout.n_data),
+        "frames_with_disclosure": st.frames_with_disclosure,
     }
     ch.send("frame_ok", frame_ok=res.frame_ok, stats=stats)
     kept = res.key_bits.ravel()
-    rec_pub = _binary_record(stats, layout, kept.size, int(res.frame_ok.sum()), cfg)
+    rec_pub = _binary_record(
+        stats, layout, kept.size, int(res.frame_ok.sum()), cfg, st.disclosed_bits
+    )
     timings["reconciliation"] = time.perf_counter() - t0
     return _alice_finish(ch, cfg, pub, kept, rec_pub, store, link, timings, consumed0)
 

@@ -197,6 +197,10 @@ def render_tables(rep: dict[str, Any]) -> None:
                 ("β", r["beta"]),
                 ("FER", r["fer"]),
                 ("frames kept / tried", kept),
+                (
+                    "kept after disclosure (bits disclosed, with round counts)",
+                    f"{r.get('frames_with_disclosure', 0)} ({r.get('disclosed_bits', 0)})",
+                ),
                 ("MDR dimension", r["dimension"]),
                 ("mean decoder iterations", r["mean_iterations"]),
             ],

@@ -103,3 +103,20 @@ def test_fer_code_from_an_ensemble_spec(tmp_path, capsys) -> None:  # type: igno
     assert out["points"][0]["frame_errors"] == 0
     assert run(["fer", "--code", str(spec), "--rate", "0.01", "--beta", "0.6"]) != 0
     assert "not the requested" in capsys.readouterr().err
+
+
+def test_fer_with_disclosure_keeps_frames_and_charges_them(capsys) -> None:  # type: ignore[no-untyped-def]
+    # met-r0.02 at n = 4·10^4 and β = 1: every frame fails plainly (seed 2) ...
+    args = ["fer", "--rate", "0.02", "--frame-length", "40000", "--beta", "1.0",
+            "--max-frames", "4", "--target-errors", "4", "--seed", "2", "--json"]  # fmt: skip
+    assert run(args) == 0
+    plain = json.loads(capsys.readouterr().out)["points"][0]
+    assert plain["frame_errors"] == 4 and plain["net_beta"] == plain["beta"]
+    # ... while up to 20 % of k disclosed in 8 rounds brings frames back, charged in β net
+    assert run([*args, "--disclosure", "0.2"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["disclosure"] == {"fraction_of_k": 0.2, "step_bits": 20, "max_bits": 160}
+    p = out["points"][0]
+    kept = p["frames"] - p["frame_errors"]
+    assert kept >= 2 and p["frames_kept_after_disclosure"] == kept
+    assert 0.8 * p["beta"] < p["net_beta"] < p["beta"]  # at most 20 % of k (+ 4 bits)

@@ -208,8 +208,13 @@ def test_tampered_last_message_leaves_nothing_deliverable(tmp_path) -> None:  # 
 
     sa, sb = open_store(tmp_path / "a.db"), open_store(tmp_path / "b.db")
 
+    from cvqkd.classical.auth import TAG_BYTES
+    from cvqkd.classical.messages import peek_header
+
     def flip_last(i: int, data: bytes) -> bytes:
-        return data if i != 2 else data[:-1] + bytes([data[-1] ^ 1])
+        if peek_header(data[:-TAG_BYTES])["kind"] != "confirmed":
+            return data
+        return data[:-1] + bytes([data[-1] ^ 1])
 
     with pytest.raises(AuthenticationError):
         run_block(
@@ -227,3 +232,31 @@ def test_tampered_last_message_leaves_nothing_deliverable(tmp_path) -> None:  # 
     )
     with pytest.raises(ChunksUnavailableError):
         sb.accept_reservations([res])
+
+
+def test_disclosure_turns_a_block_without_key_into_one(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # a (3,12)-regular code at n = 2000 is too weak for this channel: every frame fails
+    with pytest.raises(SecurityAbort, match="no frame passed"):
+        run_block(
+            _channel(), config=_config(check_degree=12, disclosure=0.0), seed=11,
+            randomness=_det(11),
+        )  # fmt: skip
+    # with up to 20 % of k disclosed in 8 rounds, most frames come through, keys agree, and
+    # the disclosed bits (plus the round counts) are charged as leakage
+    sa, sb = open_store(tmp_path / "a.db"), open_store(tmp_path / "b.db")
+    cfg = _config(check_degree=12, disclosure=0.2)
+    rep = run_block(
+        _channel(), config=cfg, seed=11, randomness=_det(11), stores=(sa, sb), link=LINK
+    )
+    rec = rep.reconciliation
+    assert rep.keys_identical and rep.delivered_bits > 0
+    kept = rec["frames_tried"] - rec["frames_failed"]
+    assert kept >= 6 and rec["frames_with_disclosure"] >= 6
+    k = 2000 - 500  # n − m of the (3,12) code: 6 000 edges, 500 checks
+    step = int(0.2 * k) // 8
+    # each kept frame: a multiple of the step, at most 8 steps, plus 4 bits of round count
+    assert 4 * kept < rec["disclosed_bits"] <= kept * (8 * step + 4)
+    assert (rec["disclosed_bits"] - 4 * kept) % step == 0
+    assert rep.bits_after_stage["leaked_bits"] == (
+        rec["syndrome_bits"] + rec["hash_bits"] + rec["disclosed_bits"]
+    )

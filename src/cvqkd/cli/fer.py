@@ -51,6 +51,7 @@ def fer_report(
     alist: str | None,
     batch_frames: int,
     progress: Any = None,
+    disclosure: float = 0.0,
 ) -> dict[str, Any]:
     """Run the FER sweep and return the ``--json`` object."""
 
@@ -81,6 +82,13 @@ def fer_report(
         snrs = [2.0 ** (2.0 * layout.rate / b) - 1.0 for b in betas]
     if not snrs:
         raise ConfigError("no SNR values given")
+    plan = None
+    if disclosure:
+        from cvqkd.reconciliation.disclosure import plan_for
+
+        plan = plan_for(layout.n_data - layout.code.n_checks, max_fraction=disclosure, rounds=8)
+        if plan is None:
+            raise ConfigError(f"--disclosure {disclosure} is less than one bit per round here")
     rng = np.random.default_rng(seed)
     points = []
     for i, (snr, g) in enumerate(zip(snrs, rng.spawn(len(snrs)), strict=True)):
@@ -98,6 +106,7 @@ def fer_report(
                 schedule=schedule,  # type: ignore[arg-type]
                 batch_frames=batch_frames,
                 progress=cb,
+                disclosure=plan,
             )
         )
     return {
@@ -111,6 +120,9 @@ def fer_report(
         "max_iterations": max_iterations,
         "schedule": schedule or "default",
         "seed": seed,
+        "disclosure": None
+        if plan is None
+        else {"fraction_of_k": disclosure, "step_bits": plan.step_bits, "max_bits": plan.max_bits},
         "points": [
             {
                 "snr": p.snr,
@@ -124,6 +136,8 @@ def fer_report(
                 "fer_ci95": [p.fer_low, p.fer_high],
                 "fer_bound": normal_approximation_fer(snr=p.snr, n=layout.n_data, rate=layout.rate),
                 "effective_beta": p.effective_beta,
+                "frames_kept_after_disclosure": p.disclosed_frames,
+                "net_beta": p.net_beta,
                 "mean_iterations": p.mean_iterations,
                 "symbols_per_second": p.symbols_per_second,
                 "edges_per_second": p.edges_per_second,
@@ -157,6 +171,13 @@ def fer_command(
         help="Family member to adapt (e.g. rl-r0.02), or a MET ensemble spec (.toml/.json).",
     ),
     alist: str = typer.Option(None, "--alist", help="Use this alist code file instead."),
+    disclosure: float = typer.Option(
+        0.0,
+        "--disclosure",
+        help="Incremental disclosure as in the pipeline: a failed frame gets up to this "
+        "fraction of k of Bob's core bits in 8 rounds; FER is then what is left and β net "
+        "charges the disclosed bits (0: off).",
+    ),
     batch_frames: int = typer.Option(4, "--batch-frames", help="Frames decoded together."),
     seed: int = typer.Option(1, "--seed", help="Seed of the simulation."),
     json_output: bool = typer.Option(False, "--json", help="Print one JSON object."),
@@ -200,6 +221,7 @@ def fer_command(
             batch_frames=batch_frames,
             schedule=schedule,
             progress=make_cb,
+            disclosure=disclosure,
         )
     finally:
         if progress_bar is not None:
@@ -228,9 +250,16 @@ def fer_command(
     if json_output:
         print_json(report)
         return
-    print_table(
+    disc = report["disclosure"]
+    extra_cols = ["kept by disclosure", "β net"] if disc else []
+    title = (
         f"FER of {report['code']} (R = {report['rate']:.5g}, n = {report['frame_length']}, "
-        f"d = {dimension})",
+        f"d = {dimension})"
+    )
+    if disc:
+        title += f", disclosure ≤ {disc['max_bits']} bits in steps of {disc['step_bits']}"
+    print_table(
+        title,
         [
             "SNR (dB)",
             "SNR",
@@ -241,6 +270,7 @@ def fer_command(
             "FER",
             "FER bound",
             "(1−FER)β",
+            *extra_cols,
             "iterations",
             "symbols/s",
         ],
@@ -255,6 +285,7 @@ def fer_command(
                 p["fer"],
                 p["fer_bound"],
                 p["effective_beta"],
+                *((p["frames_kept_after_disclosure"], p["net_beta"]) if disc else ()),
                 p["mean_iterations"],
                 p["symbols_per_second"],
             )

@@ -33,17 +33,25 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from cvqkd.errors import ConfigError
+from cvqkd.errors import ConfigError, SecurityAbort
 from cvqkd.reconciliation.decoder import Backend, Schedule, decode
 from cvqkd.reconciliation.ldpc import LdpcCode
 from cvqkd.reconciliation.reconcile import KNOWN_LLR
 
 __all__ = [
+    "DISCLOSURE_SEED",
     "DisclosedDecode",
+    "DisclosureLedger",
     "DisclosurePlan",
     "decode_with_disclosure",
     "disclosure_order",
+    "frame_disclosure_order",
+    "plan_for",
 ]
+
+#: Seed of the public disclosure order used by the pipeline and ``cvqkd fer``: fixed, so the
+#: positions are known before any data exists.
+DISCLOSURE_SEED = 20_261_127
 
 
 @dataclass(frozen=True)
@@ -119,12 +127,15 @@ def decode_with_disclosure(
     max_iterations: int,
     backend: Backend = "auto",
     schedule: Schedule | None = None,
+    first_failed: bool = False,
 ) -> DisclosedDecode:
     """Decode one frame; while it fails, ask ``reveal(positions)`` (Bob's side: the values of
     his bits there) for the next ``plan.step_bits`` positions of ``order`` and decode again
     with them known (LLR ±``KNOWN_LLR``), up to ``plan.max_bits``.
 
     Each attempt decodes from scratch (the known bits change the channel, not the code).
+    ``first_failed``: the caller already decoded ``llr`` without success, so the first
+    round of disclosure comes before any decoding (``iterations`` counts the rounds only).
 
     >>> from cvqkd.reconciliation.met import load_met_code
     >>> code = load_met_code("met-r0.02", n_target=20_000)
@@ -149,13 +160,21 @@ def decode_with_disclosure(
         )
     revealed = rounds = total = 0
     cap = plan.first_iterations or max_iterations
+    skip = first_failed  # the caller's own attempt failed: disclose before decoding
     while True:
-        res = decode(code, lam, syndrome, max_iterations=cap, backend=backend, schedule=schedule)
-        total += int(res.iterations)
-        if bool(res.converged) or revealed + plan.step_bits > plan.max_bits:
+        if skip:
+            res = decode(code, lam, syndrome, max_iterations=0, backend=backend)
+            done = skip = False
+        else:
+            res = decode(
+                code, lam, syndrome, max_iterations=cap, backend=backend, schedule=schedule
+            )
+            total += int(res.iterations)
+            done = bool(res.converged)
+        if done or revealed + plan.step_bits > plan.max_bits:
             return DisclosedDecode(
                 bits=np.asarray(res.bits, dtype=np.uint8),
-                converged=bool(res.converged),
+                converged=done,
                 revealed=revealed,
                 rounds=rounds,
                 iterations=total,
@@ -168,3 +187,92 @@ def decode_with_disclosure(
         revealed += plan.step_bits
         rounds += 1
         cap = max_iterations
+
+
+def plan_for(info_bits: int, *, max_fraction: float, rounds: int) -> DisclosurePlan | None:
+    """The plan for frames of ``info_bits`` (k = n_data − m): at most ``max_fraction·k`` bits
+    in ``rounds`` equal steps (None when that is less than one bit per round).
+
+    >>> plan_for(20_000, max_fraction=0.04, rounds=8)
+    DisclosurePlan(step_bits=100, max_bits=800, first_iterations=None)
+    """
+    if not 0.0 <= max_fraction < 1.0 or rounds < 1:
+        raise ConfigError(
+            f"disclosure needs a fraction in [0, 1) and >= 1 round, got {max_fraction}, {rounds}"
+        )
+    step = int(max_fraction * info_bits) // rounds
+    if step < 1:
+        return None
+    return DisclosurePlan(step_bits=step, max_bits=step * rounds)
+
+
+def frame_disclosure_order(
+    n_vars: int,
+    var_degrees: ArrayLike,
+    data_positions: ArrayLike,
+    *,
+    seed: int,
+) -> NDArray[np.int64]:
+    """:func:`disclosure_order` for frames whose data bits sit at ``data_positions`` of the
+    code (punctured and shortened positions are not data and are never disclosed): the
+    order as indices into a frame's data bits.
+
+    >>> frame_disclosure_order(6, [3, 1, 2, 2, 1, 3], [0, 1, 2, 3, 5], seed=1).tolist()
+    [2, 3, 4, 0]
+    """
+    deg = np.asarray(var_degrees)
+    data = np.asarray(data_positions, dtype=np.int64)
+    core_data = np.flatnonzero(deg[data] >= 2).astype(np.int64)
+    if core_data.size == 0:
+        raise ConfigError("no data position of degree >= 2 to disclose")
+    perm = np.random.default_rng([seed, n_vars]).permutation(core_data.size)
+    return np.asarray(core_data[perm])
+
+
+class DisclosureLedger:
+    """Bob's side of incremental disclosure for one block: answers Alice's requests with his
+    bits at the next positions of the public order, enforcing the plan (every requested frame
+    at the round it should be at, never beyond ``max_bits``), and counts what was disclosed.
+
+    >>> bits = np.array([[1, 0, 1, 1], [0, 0, 1, 0]], dtype=np.uint8)
+    >>> led = DisclosureLedger(bits, order=np.array([2, 0, 3, 1]),
+    ...                        plan=DisclosurePlan(step_bits=2, max_bits=4))
+    >>> led.answer(np.array([1]), start=0).tolist()
+    [[1, 0]]
+    >>> led.leak_bits(np.array([True, True]))   # frame 0: 0 + 2 bits, frame 1: 2 + 2 bits
+    6
+    """
+
+    def __init__(
+        self, bits: NDArray[np.uint8], *, order: NDArray[np.int64], plan: DisclosurePlan
+    ) -> None:
+        if order.size < plan.max_bits:
+            raise ConfigError(
+                f"the disclosure order has {order.size} positions, fewer than {plan.max_bits}"
+            )
+        self.bits = bits
+        self.order = order
+        self.plan = plan
+        self.revealed = np.zeros(bits.shape[0], dtype=np.int64)
+
+    def answer(self, frames: ArrayLike, *, start: int) -> NDArray[np.uint8]:
+        """Bits ``[len(frames), step]`` of the requested frames at the next positions."""
+        f = np.asarray(frames, dtype=np.int64).ravel()
+        n = self.bits.shape[0]
+        if f.size == 0 or np.any((f < 0) | (f >= n)) or np.unique(f).size != f.size:
+            raise SecurityAbort("malformed disclosure request: frame indices")
+        if np.any(self.revealed[f] != start):
+            raise SecurityAbort("disclosure request out of step with what was disclosed")
+        if start + self.plan.step_bits > self.plan.max_bits:
+            raise SecurityAbort(
+                f"disclosure request beyond the plan's {self.plan.max_bits} bits per frame"
+            )
+        pos = self.order[start : start + self.plan.step_bits]
+        self.revealed[f] += self.plan.step_bits
+        out: NDArray[np.uint8] = self.bits[f][:, pos]
+        return out
+
+    def leak_bits(self, frame_ok: ArrayLike) -> int:
+        """Leakage of the kept frames beyond their syndromes (:meth:`DisclosurePlan.leak_bits`)."""
+        ok = np.asarray(frame_ok, dtype=bool)
+        return int(sum(self.plan.leak_bits(int(r)) for r in self.revealed[ok]))

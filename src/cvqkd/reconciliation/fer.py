@@ -81,11 +81,23 @@ class FerPoint:
     decode_seconds: float
     symbols_per_second: float
     edges_per_second: float
+    info_bits: int = 0
+    disclosed_frames: int = 0
+    disclosure_leak_per_kept_frame: float = 0.0
 
     @property
     def effective_beta(self) -> float:
         """``(1 − FER)·β`` — the efficiency the key actually sees."""
         return (1.0 - self.fer) * self.beta
+
+    @property
+    def net_beta(self) -> float:
+        """β after the leakage of incremental disclosure (``disclosure=`` of
+        :func:`fer_point`): ``β·(1 − mean disclosure leakage of a kept frame / k)``; β
+        without disclosure."""
+        if not self.info_bits:
+            return self.beta
+        return self.beta * (1.0 - self.disclosure_leak_per_kept_frame / self.info_bits)
 
 
 def fer_point(
@@ -101,6 +113,7 @@ def fer_point(
     backend: Backend = "auto",
     schedule: Schedule | None = None,
     progress: Callable[[int, int], None] | None = None,
+    disclosure: Any = None,
 ) -> FerPoint:
     """Simulate frames at one ``snr`` until ``target_errors`` errors or ``max_frames`` frames.
 
@@ -108,6 +121,11 @@ def fer_point(
     ``progress(frames_done, errors)`` is called after each batch. Throughput counts decoding
     only: ``symbols_per_second`` = data bits (= real symbols) decoded per second and
     ``edges_per_second`` = ``E × iterations`` per second.
+
+    With ``disclosure`` (a :class:`~cvqkd.reconciliation.disclosure.DisclosurePlan`) a frame
+    that fails is retried with Bob's core data bits disclosed in the pipeline's public order
+    (:func:`~cvqkd.reconciliation.disclosure.decode_with_disclosure`); the FER is then what
+    is left, and :attr:`FerPoint.net_beta` charges the disclosed bits.
     """
     if not (snr > 0 and math.isfinite(snr)):
         raise ConfigError(f"SNR must be positive, got {snr}")
@@ -120,6 +138,17 @@ def fer_point(
     noise = 1.0 / snr
     data_pos = lay.data_positions
     frames = errors = undetected = 0
+    disclosed_frames = 0
+    leak_kept = 0
+    order = None
+    if disclosure is not None:
+        from cvqkd.reconciliation.disclosure import DISCLOSURE_SEED, frame_disclosure_order
+
+        order = np.asarray(data_pos)[
+            frame_disclosure_order(
+                lay.code.n_vars, lay.code.var_degrees, data_pos, seed=DISCLOSURE_SEED
+            )
+        ]
     min_weight = -1
     it_total = 0
     t_decode = 0.0
@@ -147,16 +176,48 @@ def fer_point(
             backend=backend,
             schedule=schedule,
         )
+        out_bits = np.asarray(res.bits)
+        converged = np.asarray(res.converged).copy()
+        it_total += int(res.iterations.sum())
+        revealed = np.zeros(f, dtype=np.int64)
+        if disclosure is not None:
+            from cvqkd.reconciliation.disclosure import decode_with_disclosure
+
+            assert order is not None
+            for fi in np.flatnonzero(~converged):
+                bob_word = word[fi]
+
+                def reveal(pos: Any, bob_word: Any = bob_word) -> Any:
+                    return bob_word[pos]
+
+                again = decode_with_disclosure(
+                    lay.code,
+                    full[fi],
+                    syn[fi],
+                    order=order,
+                    reveal=reveal,
+                    plan=disclosure,
+                    max_iterations=max_iterations,
+                    backend=backend,
+                    schedule=schedule,
+                    first_failed=True,
+                )
+                it_total += again.iterations
+                out_bits[fi] = again.bits
+                converged[fi] = again.converged
+                revealed[fi] = again.revealed
         t_decode += time.perf_counter() - t0
-        wrong = np.any(res.bits[:, data_pos] != bits, axis=1)
-        bad = wrong | ~res.converged
+        wrong = np.any(out_bits[:, data_pos] != bits, axis=1)
+        bad = wrong | ~converged
+        if disclosure is not None:
+            disclosed_frames += int(np.count_nonzero(revealed[~bad]))
+            leak_kept += sum(disclosure.leak_bits(int(r)) for r in revealed[~bad])
         errors += int(bad.sum())
-        undetected += int((wrong & res.converged).sum())
-        for fi in np.flatnonzero(wrong & res.converged):
-            w = int(np.count_nonzero(res.bits[fi] != word[fi]))
+        undetected += int((wrong & converged).sum())
+        for fi in np.flatnonzero(wrong & converged):
+            w = int(np.count_nonzero(out_bits[fi] != word[fi]))
             min_weight = w if min_weight < 0 else min(min_weight, w)
         frames += f
-        it_total += int(res.iterations.sum())
         if progress is not None:
             progress(frames, errors)
     fer = errors / frames
@@ -180,6 +241,11 @@ def fer_point(
         decode_seconds=t_decode,
         symbols_per_second=frames * n_data / t_decode if t_decode > 0 else math.inf,
         edges_per_second=lay.code.n_edges * it_total / t_decode if t_decode > 0 else math.inf,
+        info_bits=n_data - lay.code.n_checks if disclosure is not None else 0,
+        disclosed_frames=disclosed_frames,
+        disclosure_leak_per_kept_frame=leak_kept / (frames - errors)
+        if frames > errors
+        else math.nan,
     )
 
 

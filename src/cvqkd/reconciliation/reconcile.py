@@ -46,6 +46,7 @@ True
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -192,6 +193,8 @@ class ReconcileStats(FrameCounts):
     beta: float
     mean_iterations: float
     epsilon_cor: float
+    disclosed_bits: int = 0
+    frames_with_disclosure: int = 0
 
 
 @dataclass(frozen=True)
@@ -261,12 +264,22 @@ def alice_reconcile(
     schedule: Schedule | None = None,
     batch_frames: int = 16,
     signal_variance: float | None = None,
+    disclosure: Any = None,
+    request: Callable[[NDArray[np.int64], int], ArrayLike] | None = None,
+    disclosure_order: ArrayLike | None = None,
 ) -> AliceResult:
     """Alice: LLRs from her samples and Bob's rotations, decode, verify each frame.
 
     ``gain``/``noise_variance`` describe ``y = gain·x + z`` (see :func:`mdr.alice_llr`);
     ``signal_variance`` (Σ of x, SNU) sets the SNR for β, default the mean of x² over the
     frames used. Frames are decoded ``batch_frames`` at a time.
+
+    Incremental disclosure (:mod:`cvqkd.reconciliation.disclosure`): with a ``disclosure``
+    plan, frames that do not decode are retried in rounds; each round asks
+    ``request(frames, start)`` for Bob's data bits at positions ``disclosure_order[start :
+    start + step]`` of those frames (``uint8[len(frames), step]``), sets them as known and
+    decodes those frames again. ``stats.disclosed_bits`` is the leakage that adds for the
+    kept frames (included in ``stats.leaked_bits``).
     """
     lay = FrameLayout.of(layout)
     d = message.dimension
@@ -290,19 +303,53 @@ def alice_reconcile(
     key = np.zeros((frames, n_data), dtype=np.uint8)
     converged = np.zeros(frames, dtype=bool)
     iterations = np.zeros(frames, dtype=np.int64)
+    first_cap = (disclosure.first_iterations if disclosure else None) or max_iterations
     for f0 in range(0, frames, max(1, batch_frames)):
         f1 = min(frames, f0 + max(1, batch_frames))
         res = decode(
             lay.code,
             full[f0:f1],
             message.syndromes[f0:f1],
-            max_iterations=max_iterations,
+            max_iterations=first_cap,
             backend=backend,
             schedule=schedule,
         )
         key[f0:f1] = res.bits[:, lay.data_positions]
         converged[f0:f1] = res.converged
         iterations[f0:f1] = res.iterations
+    revealed = np.zeros(frames, dtype=np.int64)
+    if disclosure is not None:
+        if request is None or disclosure_order is None:
+            raise ConfigError("disclosure needs a request callback and the public order")
+        order = np.asarray(disclosure_order, dtype=np.int64)
+        data_pos = np.asarray(lay.data_positions, dtype=np.int64)
+        start = 0
+        while start + disclosure.step_bits <= disclosure.max_bits:
+            todo = np.flatnonzero(~converged)
+            if todo.size == 0:
+                break
+            pos = order[start : start + disclosure.step_bits]
+            vals = np.asarray(request(todo, start), dtype=np.uint8)
+            if vals.shape != (todo.size, pos.size) or np.any(vals > 1):
+                raise DataFormatError(
+                    f"disclosed bits have shape {vals.shape}, expected {(todo.size, pos.size)}"
+                )
+            full[np.ix_(todo, data_pos[pos])] = np.where(vals == 0, KNOWN_LLR, -KNOWN_LLR)
+            revealed[todo] += disclosure.step_bits
+            start += disclosure.step_bits
+            for b0 in range(0, todo.size, max(1, batch_frames)):
+                fs = todo[b0 : b0 + max(1, batch_frames)]
+                res = decode(
+                    lay.code,
+                    full[fs],
+                    message.syndromes[fs],
+                    max_iterations=max_iterations,
+                    backend=backend,
+                    schedule=schedule,
+                )
+                key[fs] = res.bits[:, lay.data_positions]
+                converged[fs] = res.converged
+                iterations[fs] += res.iterations
     hash_ok = np.array(
         [bool(converged[f]) and verify(key[f], message.tags[f]) for f in range(frames)], dtype=bool
     )
@@ -312,18 +359,21 @@ def alice_reconcile(
     snr = gain**2 * sigma2 / noise_variance
     rate = lay.rate
     n_ok = int(ok.sum())
+    disclosed = int(sum(disclosure.leak_bits(int(r)) for r in revealed[ok])) if disclosure else 0
     stats = ReconcileStats(
         frames_tried=frames,
         frames_failed=frames - n_ok,
         frames_unconverged=int((~converged).sum()),
         frames_hash_failed=int((converged & ~hash_ok).sum()),
         key_bits=n_ok * n_data,
-        leaked_bits=n_ok * (lay.code.n_checks + tag_bits),
+        leaked_bits=n_ok * (lay.code.n_checks + tag_bits) + disclosed,
         rate=rate,
         snr=snr,
         beta=rate / float(awgn_capacity(snr=snr)),
         mean_iterations=float(iterations.mean()),
         epsilon_cor=collision_probability(n_bits=n_data, prime_bits=tag_bits or 61),
+        disclosed_bits=disclosed,
+        frames_with_disclosure=int(np.count_nonzero(revealed[ok])),
     )
     return AliceResult(key_bits=key[ok], frame_ok=ok, stats=stats)
 

@@ -781,6 +781,7 @@ def _bob_binary(
     bits, msg = bob_reconcile(
         y, layout=layout, dimension=dim, rng=secret.as_generator(), prime_bits=cfg.prime_bits
     )
+    plan, order = _disclosure(cfg, layout)
     ch.send(
         "reconcile",
         dimension=msg.dimension,
@@ -788,9 +789,10 @@ def _bob_binary(
         y_norms=msg.y_norms,
         syndromes=msg.syndromes,
         tags=[t.to_bytes() for t in msg.tags],
+        # what Bob is willing to disclose per frame (his choice; Alice follows it)
+        disclosure=[0, 0] if plan is None else [plan.step_bits, plan.max_bits],
     )
     ledger = None
-    plan, order = _disclosure(cfg, layout)
     if plan is not None:
         from cvqkd.reconciliation.disclosure import DisclosureLedger
 
@@ -812,14 +814,26 @@ def _bob_binary(
     )
 
 
-def _disclosure(cfg: PipelineConfig, layout: Any) -> tuple[Any, Any]:
-    """The disclosure plan and public order of this block's code (both None when off)."""
+def _disclosure(cfg: PipelineConfig, layout: Any, announced: Any = None) -> tuple[Any, Any]:
+    """The disclosure plan and public order of this block's code (both None when off): Bob's
+    from ``cfg``, Alice's from what Bob ``announced`` (``[step, max]`` bits)."""
     from cvqkd.reconciliation.disclosure import (
         DISCLOSURE_SEED,
+        DisclosurePlan,
         frame_disclosure_order,
         plan_for,
     )
 
+    order = frame_disclosure_order(
+        layout.code.n_vars, layout.code.var_degrees, layout.data_positions, seed=DISCLOSURE_SEED
+    )
+    if announced is not None:
+        step, most = (int(v) for v in announced)
+        if step == most == 0:
+            return None, None
+        if not (0 < step <= most <= order.size):
+            raise SecurityAbort(f"Bob announced an impossible disclosure plan {step}/{most}")
+        return DisclosurePlan(step_bits=step, max_bits=most), order
     if cfg.disclosure == 0.0:
         return None, None
     plan = plan_for(
@@ -827,12 +841,7 @@ def _disclosure(cfg: PipelineConfig, layout: Any) -> tuple[Any, Any]:
         max_fraction=cfg.disclosure,
         rounds=cfg.disclosure_rounds,
     )
-    if plan is None:
-        return None, None
-    order = frame_disclosure_order(
-        layout.code.n_vars, layout.code.var_degrees, layout.data_positions, seed=DISCLOSURE_SEED
-    )
-    if order.size < plan.max_bits:
+    if plan is None or order.size < plan.max_bits:
         return None, None
     return plan, order
 
@@ -1137,7 +1146,7 @@ def _alice(
         syndromes=np.asarray(m["syndromes"], dtype=np.uint8),
         tags=tuple(FrameTag.from_bytes(b) for b in m["tags"]),
     )
-    plan, order = _disclosure(cfg, layout)
+    plan, order = _disclosure(cfg, layout, announced=m.get("disclosure", [0, 0]))
 
     def request(frames: NDArray[np.int64], start: int) -> NDArray[np.uint8]:
         ch.send("disclose_request", frames=frames, start=start)

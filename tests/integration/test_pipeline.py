@@ -260,3 +260,19 @@ def test_disclosure_turns_a_block_without_key_into_one(tmp_path) -> None:  # typ
     assert rep.bits_after_stage["leaked_bits"] == (
         rec["syndrome_bits"] + rec["hash_bits"] + rec["disclosed_bits"]
     )
+
+
+def test_alice_follows_the_disclosure_bob_announces() -> None:
+    from cvqkd.pipeline import _disclosure, layout_for
+
+    cfg = _config(check_degree=12, disclosure=0.2)
+    layout = layout_for(cfg.code)  # type: ignore[arg-type]
+    bob_plan, order = _disclosure(cfg, layout)
+    assert (bob_plan.step_bits, bob_plan.max_bits) == (37, 296)
+    # Alice's own setting does not matter: Bob's announcement does
+    alice_plan, alice_order = _disclosure(_config(disclosure=0.0), layout, announced=[37, 296])
+    assert alice_plan == bob_plan and np.array_equal(alice_order, order)
+    assert _disclosure(cfg, layout, announced=[0, 0]) == (None, None)
+    for bad in ([0, 10], [50, 10], [10, 10**9]):
+        with pytest.raises(SecurityAbort, match="impossible disclosure"):
+            _disclosure(cfg, layout, announced=bad)

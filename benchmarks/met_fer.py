@@ -347,6 +347,9 @@ def main() -> None:
     ap.add_argument(
         "--first-iter", type=int, default=None, help="with --reveal-step: cap of the first attempt"
     )
+    ap.add_argument(
+        "--retry-iter", type=int, default=None, help="with --reveal-step: cap after each round"
+    )
     ap.add_argument("--summarize", nargs="+", metavar="LOG", help="summarise earlier logs")
     ap.add_argument("--plot", metavar="PNG", help="with --summarize: FER vs β plot")
     args = ap.parse_args()
@@ -374,7 +377,10 @@ def main() -> None:
         from cvqkd.reconciliation.disclosure import DisclosurePlan, disclosure_order
 
         _PLAN = DisclosurePlan(
-            step_bits=args.reveal_step, max_bits=args.max_reveal, first_iterations=args.first_iter
+            step_bits=args.reveal_step,
+            max_bits=args.max_reveal,
+            first_iterations=args.first_iter,
+            retry_iterations=args.retry_iter,
         )
         _ORDER = disclosure_order(code, seed=args.seed)
         plan_tag = f" reveal={args.reveal_step}/{args.max_reveal}"
@@ -404,6 +410,7 @@ def main() -> None:
         f"# run: code={args.code} n={code.n_vars} seed={args.seed} max_iter={args.max_iter}"
         + plan_tag
         + (f" first_iter={args.first_iter}" if args.reveal_step and args.first_iter else "")
+        + (f" retry_iter={args.retry_iter}" if args.reveal_step and args.retry_iter else "")
     )
     ids = args.frame_ids or list(range(args.first_frame, args.first_frame + args.frames))
     print(f"# frames: {ids[0]}..{ids[-1]} ({len(ids)})" if ids else "# frames: none", flush=True)

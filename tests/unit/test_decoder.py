@@ -192,3 +192,27 @@ def test_reference_check_order_layers_are_order_free(met_code: LdpcCode) -> None
     np.testing.assert_allclose(a.posterior_llr, b.posterior_llr, rtol=1e-12, atol=1e-12)
     with pytest.raises(ConfigError, match="permutation"):
         decode_reference(met_code, llr, syn, max_iterations=1, check_order=order[:-1])
+
+
+def test_warm_start_resumes_the_layered_decoder() -> None:
+    # decoding 4 iterations, then 4 more from the saved messages = 8 iterations in one go
+    from cvqkd.reconciliation.met import load_met_code
+
+    code = load_met_code("met-r0.02", n_target=20_000)
+    rng = np.random.default_rng(3)
+    bits = rng.integers(0, 2, code.n_vars, dtype=np.uint8)
+    snr = 0.04
+    llr = 2 * snr * ((1.0 - 2 * bits) + rng.standard_normal(code.n_vars) / np.sqrt(snr))
+    syn = code.syndrome(bits)
+    whole = decode(code, llr, syn, max_iterations=8, backend="numba")
+    state = np.zeros((1, code.n_edges), dtype=np.float32)
+    decode(code, llr, syn, max_iterations=4, backend="numba", state=state)
+    half = decode(code, llr, syn, max_iterations=4, backend="numba", state=state, warm=True)
+    np.testing.assert_allclose(half.posterior_llr, whole.posterior_llr, rtol=1e-3, atol=1e-3)
+    # a cold call with a state buffer decodes exactly as without one
+    again = decode(code, llr, syn, max_iterations=8, backend="numba", state=state)
+    np.testing.assert_array_equal(again.posterior_llr, whole.posterior_llr)
+    with pytest.raises(ConfigError, match="warm start"):
+        decode(code, llr, syn, max_iterations=4, backend="reference", state=state)
+    with pytest.raises(ConfigError, match="shape"):
+        decode(code, llr, syn, max_iterations=4, backend="numba", state=state[:, :10])

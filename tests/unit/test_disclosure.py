@@ -44,7 +44,12 @@ def test_plan_accounting() -> None:
     assert plan.max_rounds == 8
     # the public round count (0..8: 9 values) costs 4 bits on top of what was disclosed
     assert plan.leak_bits(0) == 4 and plan.leak_bits(150) == 154
-    for bad in (dict(step_bits=0), dict(max_bits=-1), dict(first_iterations=0)):
+    for bad in (
+        dict(step_bits=0),
+        dict(max_bits=-1),
+        dict(first_iterations=0),
+        dict(retry_iterations=0),
+    ):
         with pytest.raises(ConfigError):
             DisclosurePlan(**bad)  # type: ignore[arg-type]
 
@@ -89,14 +94,14 @@ def test_disclosure_rescues_frames_plain_decoding_loses(code) -> None:  # type: 
 
 def test_a_hopeless_frame_stops_at_the_maximum(code) -> None:  # type: ignore[no-untyped-def]
     bob, llr = _frame(code, 0.005, 9)  # β ≈ 4: far beyond reach
-    plan = DisclosurePlan(step_bits=100, max_bits=300, first_iterations=20)
+    plan = DisclosurePlan(step_bits=100, max_bits=300, first_iterations=20, retry_iterations=25)
     out = decode_with_disclosure(
         code, llr, code.syndrome(bob), order=disclosure_order(code, seed=1),
         reveal=lambda pos: bob[pos], plan=plan, max_iterations=30, backend="numba",
     )  # fmt: skip
     assert not out.converged
     assert out.revealed == 300 and out.rounds == 3
-    assert out.iterations == 20 + 3 * 30  # first attempt capped lower, then the full cap
+    assert out.iterations == 20 + 3 * 25  # the first attempt's cap, then the retries' cap
 
 
 def test_an_easy_frame_discloses_nothing(code) -> None:  # type: ignore[no-untyped-def]

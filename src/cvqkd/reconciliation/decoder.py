@@ -69,6 +69,7 @@ __all__ = [
     "available_backends",
     "decode",
     "decode_reference",
+    "resolve_backend",
 ]
 
 Backend = Literal["auto", "reference", "numba", "cuda"]
@@ -215,6 +216,13 @@ def decode_reference(
 
 # ---------------------------------------------------------------------------- dispatch
 @lru_cache(maxsize=1)
+def resolve_backend(backend: Backend) -> Backend:
+    """The backend ``auto`` stands for here: ``cuda`` when a GPU is usable, else ``numba``."""
+    if backend == "auto":
+        return "cuda" if _cuda_available() else "numba"
+    return backend
+
+
 def _cuda_available() -> bool:
     try:
         from cvqkd.reconciliation import decoder_cuda
@@ -239,6 +247,8 @@ def decode(
     max_iterations: int,
     backend: Backend = "auto",
     schedule: Schedule | None = None,
+    state: NDArray[np.float32] | None = None,
+    warm: bool = False,
 ) -> DecodeResult:
     """Decode one frame (``llr`` of shape ``[n]``) or a batch (``[frames, n]``) given syndromes.
 
@@ -259,14 +269,20 @@ def decode(
         ``"layered"`` or ``"flooding"``; default layered on CPU, flooding on the GPU. The CUDA
         layered schedule walks the checks layer by layer, i.e. in the order of
         ``check_layers`` rather than index order (same algorithm, different serial order).
+    state, warm:
+        numba backend, layered schedule only: a ``float32[frames, E]`` buffer that receives
+        the check-to-variable messages at the end; with ``warm=True`` decoding resumes from
+        the messages in it (after some LLRs changed, e.g. bits disclosed:
+        :mod:`cvqkd.reconciliation.disclosure`).
 
     Returns
     -------
     DecodeResult
         Bits, per-frame ``converged`` and ``iterations``, posteriors.
     """
-    if backend == "auto":
-        backend = "cuda" if _cuda_available() else "numba"
+    backend = resolve_backend(backend)
+    if state is not None and (backend != "numba" or (schedule or "layered") != "layered"):
+        raise ConfigError("a decoder state (warm start) needs the numba backend, layered")
     if backend == "reference":
         return decode_reference(
             code, llr, syndrome, max_iterations=max_iterations, schedule=schedule or "layered"
@@ -278,8 +294,18 @@ def decode(
         sched = schedule or "layered"
         if sched not in ("layered", "flooding"):
             raise ConfigError(f"unknown schedule {sched!r}: use 'layered' or 'flooding'")
+        if state is not None and state.shape != (lam.shape[0], code.n_edges):
+            raise ConfigError(
+                f"decoder state must have shape {(lam.shape[0], code.n_edges)}, got {state.shape}"
+            )
         bits, conv, its, post = decoder_numba.decode_batch(
-            code, lam, syn, max_iterations=max_iterations, layered=sched == "layered"
+            code,
+            lam,
+            syn,
+            max_iterations=max_iterations,
+            layered=sched == "layered",
+            state=state,
+            warm=warm,
         )
         return _finish(bits, conv, its, post, single)
     if backend == "cuda":

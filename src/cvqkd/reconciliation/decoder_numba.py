@@ -102,8 +102,12 @@ def _layered_frame(
     tconst,
     qbuf,
     tbuf,
+    warm,
 ):
     """Layered (serial-C) sum-product for one frame.
+
+    ``warm``: resume from the check-to-variable messages already in ``r`` (those a previous
+    call left there) with the current ``llr`` — a warm start after some LLRs changed.
 
     Degree-one variables (``deg1``) are special-cased without changing the algorithm: their
     message to their only check is always the channel LLR, so ``tanh(L/2)`` is computed once;
@@ -114,13 +118,24 @@ def _layered_frame(
     """
     m = check_ptr.shape[0] - 1
     n = llr.shape[0]
-    for v in range(n):
-        if deg1[v]:
-            tconst[v] = _tanh_half(llr[v])
-            app[v] = tconst[v]
-        else:
-            app[v] = llr[v]
-    r[:] = 0.0
+    if warm:
+        for v in range(n):
+            if deg1[v]:
+                tconst[v] = _tanh_half(llr[v])
+                app[v] = tconst[v] + r[var_edges[var_ptr[v]]]
+            else:
+                acc = llr[v]
+                for j in range(var_ptr[v], var_ptr[v + 1]):
+                    acc += r[var_edges[j]]
+                app[v] = acc
+    else:
+        for v in range(n):
+            if deg1[v]:
+                tconst[v] = _tanh_half(llr[v])
+                app[v] = tconst[v]
+            else:
+                app[v] = llr[v]
+        r[:] = 0.0
     it = 0
     ok = False
     pre = tbuf[qbuf.shape[0] // 2 :]
@@ -226,14 +241,27 @@ def _flooding_single_parallel(
 
 @nb.njit(cache=True, parallel=True)
 def _decode_frames(
-    check_ptr, check_vars, var_ptr, var_edges, deg1, llr, signs, max_iter, layered, max_deg, post
+    check_ptr,
+    check_vars,
+    var_ptr,
+    var_edges,
+    deg1,
+    llr,
+    signs,
+    max_iter,
+    layered,
+    max_deg,
+    post,
+    state,
+    warm,
 ):
     frames = llr.shape[0]
     n_edges = check_vars.shape[0]
     iters = np.zeros(frames, dtype=np.int64)
     conv = np.zeros(frames, dtype=np.bool_)
+    keep = state.shape[0] == frames
     for f in nb.prange(frames):
-        r = np.empty(n_edges, dtype=np.float32)
+        r = state[f] if keep else np.empty(n_edges, dtype=np.float32)
         qbuf = np.empty(2 * max_deg, dtype=np.float32)
         tbuf = np.empty(2 * max_deg, dtype=np.float32)
         tconst = np.empty(llr.shape[1] if layered else 0, dtype=np.float32)
@@ -252,6 +280,7 @@ def _decode_frames(
                 tconst,
                 qbuf,
                 tbuf,
+                warm,
             )
         else:
             it, ok = _flooding_frame(
@@ -292,13 +321,20 @@ def decode_batch(
     *,
     max_iterations: int,
     layered: bool,
+    state: NDArray[np.float32] | None = None,
+    warm: bool = False,
 ) -> tuple[NDArray[np.uint8], NDArray[np.bool_], NDArray[np.int64], NDArray[np.float32]]:
     """Decode ``[frames, n]`` float32 LLRs with ``[frames, m]`` syndromes; returns
-    ``(bits, converged, iterations, posteriors)``."""
+    ``(bits, converged, iterations, posteriors)``.
+
+    ``state`` (layered only): a ``float32[frames, E]`` buffer that receives the final
+    check-to-variable messages; with ``warm`` decoding resumes from the messages in it."""
     frames = llr.shape[0]
     signs = (1.0 - 2.0 * syndrome.astype(np.float32)).astype(np.float32)
     post = np.empty((frames, code.n_vars), dtype=np.float32)
     max_deg = int(code.check_degrees.max()) if code.n_checks else 1
+    if state is not None and (not layered or state.shape != (frames, code.n_edges)):
+        raise ValueError("decoder state needs the layered schedule and shape [frames, E]")
     if frames == 1 and not layered and nb.get_num_threads() > 1:
         r = np.empty(code.n_edges, dtype=np.float32)
         it, ok = _flooding_single_parallel(
@@ -332,6 +368,8 @@ def decode_batch(
                 layered,
                 max(max_deg, 1),
                 post,
+                state if state is not None else np.empty((0, 0), dtype=np.float32),
+                bool(warm and state is not None),
             )
     bits = (post < 0).astype(np.uint8)
     return bits, conv, iters, post

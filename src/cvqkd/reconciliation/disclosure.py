@@ -34,7 +34,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from cvqkd.errors import ConfigError, SecurityAbort
-from cvqkd.reconciliation.decoder import Backend, Schedule, decode
+from cvqkd.reconciliation.decoder import Backend, Schedule, decode, resolve_backend
 from cvqkd.reconciliation.ldpc import LdpcCode
 from cvqkd.reconciliation.reconcile import KNOWN_LLR
 
@@ -58,14 +58,16 @@ DISCLOSURE_SEED = 20_261_127
 class DisclosurePlan:
     """How much Bob may disclose per frame: ``step_bits`` per round, at most ``max_bits``.
 
-    ``first_iterations`` caps the first decoding attempt (default: the decoder's
-    ``max_iterations``): with disclosure a slow frame costs a round, not the frame, so a low
-    first cap saves the ~500 iterations a stuck frame would burn.
+    ``first_iterations`` and ``retry_iterations`` cap the first decoding attempt and the
+    attempts after each disclosure (default: the decoder's ``max_iterations``): with
+    disclosure a slow frame costs a round, not the frame, so low caps save the iterations a
+    stuck attempt would burn (frames brought back by disclosure converged in 67–163).
     """
 
     step_bits: int = 100
     max_bits: int = 1600
     first_iterations: int | None = None
+    retry_iterations: int | None = None
 
     def __post_init__(self) -> None:
         if self.step_bits < 1 or self.max_bits < 0:
@@ -73,8 +75,9 @@ class DisclosurePlan:
                 f"disclosure step must be >= 1 and maximum >= 0 bits, got "
                 f"{self.step_bits} and {self.max_bits}"
             )
-        if self.first_iterations is not None and self.first_iterations < 1:
-            raise ConfigError(f"first_iterations must be >= 1, got {self.first_iterations}")
+        for cap in (self.first_iterations, self.retry_iterations):
+            if cap is not None and cap < 1:
+                raise ConfigError(f"iteration caps must be >= 1, got {cap}")
 
     @property
     def max_rounds(self) -> int:
@@ -128,6 +131,7 @@ def decode_with_disclosure(
     backend: Backend = "auto",
     schedule: Schedule | None = None,
     first_failed: bool = False,
+    warm_start: bool = True,
 ) -> DisclosedDecode:
     """Decode one frame; while it fails, ask ``reveal(positions)`` (Bob's side: the values of
     his bits there) for the next ``plan.step_bits`` positions of ``order`` and decode again
@@ -136,6 +140,9 @@ def decode_with_disclosure(
     Each attempt decodes from scratch (the known bits change the channel, not the code).
     ``first_failed``: the caller already decoded ``llr`` without success, so the first
     round of disclosure comes before any decoding (``iterations`` counts the rounds only).
+    ``warm_start`` (numba backend, layered schedule): each attempt after a disclosure resumes
+    from the previous attempt's messages instead of from scratch — measured on failed
+    met-r0.02 frames at n = 10^6: 74 / 50 / 117 iterations against 138 / 109 / 112 cold.
 
     >>> from cvqkd.reconciliation.met import load_met_code
     >>> code = load_met_code("met-r0.02", n_target=20_000)
@@ -161,14 +168,27 @@ def decode_with_disclosure(
     revealed = rounds = total = 0
     cap = plan.first_iterations or max_iterations
     skip = first_failed  # the caller's own attempt failed: disclose before decoding
+    resolved = resolve_backend(backend)
+    state = None
+    if warm_start and resolved == "numba" and (schedule or "layered") == "layered":
+        state = np.zeros((1, code.n_edges), dtype=np.float32)
+    have_state = False
     while True:
         if skip:
             res = decode(code, lam, syndrome, max_iterations=0, backend=backend)
             done = skip = False
         else:
             res = decode(
-                code, lam, syndrome, max_iterations=cap, backend=backend, schedule=schedule
+                code,
+                lam,
+                syndrome,
+                max_iterations=cap,
+                backend=backend,
+                schedule=schedule,
+                state=state,
+                warm=have_state,
             )
+            have_state = state is not None
             total += int(res.iterations)
             done = bool(res.converged)
         if done or revealed + plan.step_bits > plan.max_bits:
@@ -186,7 +206,7 @@ def decode_with_disclosure(
         lam[pos] = np.where(values == 0, KNOWN_LLR, -KNOWN_LLR)
         revealed += plan.step_bits
         rounds += 1
-        cap = max_iterations
+        cap = plan.retry_iterations or max_iterations
 
 
 def plan_for(info_bits: int, *, max_fraction: float, rounds: int) -> DisclosurePlan | None:
@@ -194,7 +214,7 @@ def plan_for(info_bits: int, *, max_fraction: float, rounds: int) -> DisclosureP
     in ``rounds`` equal steps (None when that is less than one bit per round).
 
     >>> plan_for(20_000, max_fraction=0.04, rounds=8)
-    DisclosurePlan(step_bits=100, max_bits=800, first_iterations=None)
+    DisclosurePlan(step_bits=100, max_bits=800, first_iterations=None, retry_iterations=None)
     """
     if not 0.0 <= max_fraction < 1.0 or rounds < 1:
         raise ConfigError(

@@ -343,7 +343,7 @@ def alice_reconcile(
                     lay.code,
                     full[fs],
                     message.syndromes[fs],
-                    max_iterations=max_iterations,
+                    max_iterations=disclosure.retry_iterations or max_iterations,
                     backend=backend,
                     schedule=schedule,
                 )

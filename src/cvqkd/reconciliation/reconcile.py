@@ -54,7 +54,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from cvqkd.errors import ConfigError, DataFormatError
-from cvqkd.reconciliation.decoder import Backend, Schedule, decode
+from cvqkd.reconciliation.decoder import Backend, Schedule, decode, resolve_backend
 from cvqkd.reconciliation.ldpc import LdpcCode
 from cvqkd.reconciliation.mdr import alice_llr, awgn_capacity, biawgn_capacity, bob_encode
 from cvqkd.reconciliation.verification import (
@@ -324,6 +324,13 @@ def alice_reconcile(
         order = np.asarray(disclosure_order, dtype=np.int64)
         data_pos = np.asarray(lay.data_positions, dtype=np.int64)
         start = 0
+        # warm start (numba, layered): each frame resumes from its previous attempt's messages;
+        # states are kept for the frames that failed the first pass only
+        warm = resolve_backend(backend) == "numba" and (schedule or "layered") == "layered"
+        first_failed = np.flatnonzero(~converged)
+        slot = np.full(frames, -1, dtype=np.int64)
+        slot[first_failed] = np.arange(first_failed.size)
+        states = np.zeros((first_failed.size, lay.code.n_edges), dtype=np.float32) if warm else None
         while start + disclosure.step_bits <= disclosure.max_bits:
             todo = np.flatnonzero(~converged)
             if todo.size == 0:
@@ -336,9 +343,9 @@ def alice_reconcile(
                 )
             full[np.ix_(todo, data_pos[pos])] = np.where(vals == 0, KNOWN_LLR, -KNOWN_LLR)
             revealed[todo] += disclosure.step_bits
-            start += disclosure.step_bits
             for b0 in range(0, todo.size, max(1, batch_frames)):
                 fs = todo[b0 : b0 + max(1, batch_frames)]
+                st = states[slot[fs]] if states is not None else None
                 res = decode(
                     lay.code,
                     full[fs],
@@ -346,10 +353,15 @@ def alice_reconcile(
                     max_iterations=disclosure.retry_iterations or max_iterations,
                     backend=backend,
                     schedule=schedule,
+                    state=st,
+                    warm=start > 0,
                 )
+                if states is not None and st is not None:
+                    states[slot[fs]] = st
                 key[fs] = res.bits[:, lay.data_positions]
                 converged[fs] = res.converged
                 iterations[fs] += res.iterations
+            start += disclosure.step_bits
     hash_ok = np.array(
         [bool(converged[f]) and verify(key[f], message.tags[f]) for f in range(frames)], dtype=bool
     )

@@ -79,6 +79,11 @@ __all__ = [
 #: Decoder LLR of a shortened (known, zero) bit.
 KNOWN_LLR = 1.0e3
 
+#: Most memory :func:`alice_reconcile` spends on warm-start states for disclosure retries
+#: (float32 per edge and failed frame: 13.7 MB per met-r0.02 frame at n = 10^6); beyond it
+#: retries decode from scratch.
+WARM_STATE_MAX_BYTES = 512 * 2**20
+
 
 def binary_beta_ceiling(*, snr: ArrayLike) -> NDArray[np.float64]:
     """Best β any binary-input scheme (MDR + ideal binary code) reaches: C_BIAWGN/C_AWGN.
@@ -326,8 +331,12 @@ def alice_reconcile(
         start = 0
         # warm start (numba, layered): each frame resumes from its previous attempt's messages;
         # states are kept for the frames that failed the first pass only
-        warm = resolve_backend(backend) == "numba" and (schedule or "layered") == "layered"
         first_failed = np.flatnonzero(~converged)
+        warm = (
+            resolve_backend(backend) == "numba"
+            and (schedule or "layered") == "layered"
+            and first_failed.size * lay.code.n_edges * 4 <= WARM_STATE_MAX_BYTES
+        )
         slot = np.full(frames, -1, dtype=np.int64)
         slot[first_failed] = np.arange(first_failed.size)
         states = np.zeros((first_failed.size, lay.code.n_edges), dtype=np.float32) if warm else None

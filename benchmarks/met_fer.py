@@ -207,6 +207,7 @@ _LINE = re.compile(
 _RUN = re.compile(
     r"# run: code=(?P<code>\S+) n=(?P<n>\d+) seed=(?P<seed>\d+) max_iter=(?P<mi>\d+)"
     r"(?: reveal=(?P<step>\d+)/(?P<max>\d+))?"
+    r"(?: first_iter=(?P<fi>\d+))?(?: retry_iter=(?P<ri>\d+))?"
 )
 
 
@@ -231,6 +232,8 @@ def summarize(paths: list[str], plot: str | None = None, min_frames: int = 20) -
                 m = _RUN.match(raw)
                 if m:
                     plan = f"{m['step']}/{m['max']}" if m["step"] else ""
+                    if plan and (m["fi"] or m["ri"]):  # caps: runs with other caps stay apart
+                        plan += f":{m['fi'] or '-'}/{m['ri'] or '-'}"
                     run = (m["code"], int(m["n"]), int(m["seed"]), int(m["mi"]), plan)
                     meta[(run[0], run[1])] = code_meta
                     continue
@@ -279,7 +282,7 @@ def _round_bits(plan: str) -> int | None:
     """Public round-count bits per frame of a ``step/max`` disclosure plan (None: no plan)."""
     if not plan:
         return None
-    step, most = (int(x) for x in plan.split("/"))
+    step, most = (int(x) for x in plan.split(":")[0].split("/"))
     return math.ceil(math.log2(most // step + 1))
 
 

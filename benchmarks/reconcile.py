@@ -17,6 +17,12 @@ One command::
    ``--frames`` frames. Prints β, FER (95 % Wilson interval), mean iterations, input bit/s
    (data bits = real symbols decoded per second) and edges/s.
 
+   With ``--reveal-step S`` (incremental disclosure, :mod:`cvqkd.reconciliation.disclosure`,
+   as the pipeline runs it: rounds over the failed frames of each batch, first attempt
+   capped at ``--first-iter``, warm-started retries at ``--retry-iter``): FER is what is
+   left after up to ``--max-reveal`` disclosed bits, and two more columns give the mean
+   disclosed bits per kept frame and β net = β·(1 − leak/k).
+
 3. With ``--compare-ir PYTHON``: the same rates and β through the public `information-
    reconciliation` package, run by ``benchmarks/ir_compare.py`` in its own venv (GPL; never a
    cvqkd dependency), side by side in the same run.
@@ -133,6 +139,12 @@ def main() -> None:
     ap.add_argument("--backend", default="auto")
     ap.add_argument("--schedule", default=None, choices=["layered", "flooding"])
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument(
+        "--reveal-step", type=int, default=0, help="incremental disclosure: bits per round"
+    )
+    ap.add_argument("--max-reveal", type=int, default=800, help="most bits disclosed per frame")
+    ap.add_argument("--first-iter", type=int, default=None, help="cap of the first attempt")
+    ap.add_argument("--retry-iter", type=int, default=None, help="cap after each disclosure")
     ap.add_argument("--skip-speed", action="store_true", help="skip the decoder-speed part")
     ap.add_argument("--skip-family", action="store_true", help="skip the shipped-code part")
     ap.add_argument("--quick", action="store_true", help="n = 100 000, 4 frames, rate 0.02")
@@ -143,6 +155,9 @@ def main() -> None:
         help="also run OUR decoder on information-reconciliation's code (its PCM directory)",
     )
     ap.add_argument("--ir-frames", type=int, default=None, help="frames per point for --compare-ir")
+    ap.add_argument(
+        "--ir-beta", type=float, nargs="+", default=None, help="β for --compare-ir (default --beta)"
+    )
     ap.add_argument(
         "--compare-ir",
         metavar="PYTHON",
@@ -188,8 +203,19 @@ def main() -> None:
     print(f"## MDR + LDPC end to end (d = {args.dimension})")
     print(
         "rate\tcode\tn\tbeta\tsnr_db\tframes\terrors\tundetected(min weight)\tFER\tFER95\t"
-        "mean_iter\tinput_bit_per_s\tMedges_per_s"
+        "mean_iter\tinput_bit_per_s\tMedges_per_s\tdisclosed_per_kept\tbeta_net"
     )
+    plan = None
+    if args.reveal_step:
+        from cvqkd.reconciliation.disclosure import DisclosurePlan
+
+        plan = DisclosurePlan(
+            step_bits=args.reveal_step,
+            max_bits=args.max_reveal,
+            first_iterations=args.first_iter,
+            retry_iterations=args.retry_iter,
+        )
+        print(f"# disclosure: {plan}")
     rng = np.random.default_rng(args.seed)
 
     def measure(source, *, rate: float, name: str, n_vars: int) -> None:  # type: ignore[no-untyped-def]
@@ -206,13 +232,16 @@ def main() -> None:
                 max_iterations=args.max_iter,
                 backend=backend,  # type: ignore[arg-type]
                 schedule=args.schedule,
+                disclosure=plan,
             )
+            leak = p.disclosure_leak_per_kept_frame if plan else 0.0
             print(
                 f"{rate:.5f}\t{name}\t{n_vars}\t{p.beta:.4f}\t"
                 f"{p.snr_db:.3f}\t{p.frames}\t{p.frame_errors}\t"
                 f"{p.undetected_errors}({p.min_undetected_weight})\t"
                 f"{p.fer:.3f}\t[{p.fer_low:.3f},{p.fer_high:.3f}]\t{p.mean_iterations:.1f}\t"
-                f"{p.symbols_per_second:.0f}\t{p.edges_per_second / 1e6:.1f}",
+                f"{p.symbols_per_second:.0f}\t{p.edges_per_second / 1e6:.1f}\t"
+                f"{leak:.1f}\t{p.net_beta:.4f}",
                 flush=True,
             )
 
@@ -237,7 +266,7 @@ def main() -> None:
                     "--frames",
                     str(args.ir_frames or args.frames),
                     "--beta",
-                    *map(str, args.beta),
+                    *map(str, args.ir_beta or args.beta),
                 ],
                 check=False,
             )

@@ -106,10 +106,6 @@ RECONCILIATION_SCHEMES = ("auto", "binary", "sliced")
 SLICED_FROM_SNR = 2.0
 
 
-#: Decoder iterations of a retry after a disclosure round (warm start): frames brought back by
-#: disclosure converged in 50–163 iterations (docs/met-codes.md, "Why frames fail").
-DISCLOSURE_RETRY_ITERATIONS = 150
-
 #: What a key from assumed (model) parameters is, in the report's words.
 MODEL_LABEL = (
     "asymptotic, assumed (model) parameters — not secure against an adversary who changes the "
@@ -1151,8 +1147,8 @@ def _alice(
         tags=tuple(FrameTag.from_bytes(b) for b in m["tags"]),
     )
     plan, order = _disclosure(cfg, layout, announced=m.get("disclosure", [0, 0]))
-    if plan is not None:  # Alice's own choice: retries resume warm, 150 iterations suffice
-        plan = replace(plan, retry_iterations=min(DISCLOSURE_RETRY_ITERATIONS, cfg.max_iterations))
+    if plan is not None:  # Alice's own choice: a short first attempt, warm retries
+        plan = plan.with_caps(cfg.max_iterations)
 
     def request(frames: NDArray[np.int64], start: int) -> NDArray[np.uint8]:
         ch.send("disclose_request", frames=frames, start=start)
@@ -1232,6 +1228,7 @@ def _alice_finish(
         "reconciled_bits": int(kept.size),
         "pa_output_bits": ell,
         "final_key_bits": 8 * len(key),
+        "reconciliation": rec_pub,
     }
     return _finish(
         ch,

@@ -124,7 +124,7 @@ SLICED = ["--symbols", "120000", "--frame-length", "20000", "--slice-planner", "
 
 @pytest.mark.parametrize(
     ("parameters", "scheme"),
-    [("estimated", "binary"), ("model", "binary"), ("estimated", "sliced")],
+    [("estimated", "binary"), ("model", "binary"), ("estimated", "sliced"), ("model", "disclose")],
 )
 def test_two_processes_over_loopback_tcp_make_identical_keys(
     scenario: str, tmp_path: Path, parameters: str, scheme: str
@@ -133,7 +133,12 @@ def test_two_processes_over_loopback_tcp_make_identical_keys(
     for who in ("alice", "bob"):
         (tmp_path / f"{who}.psk").write_bytes(secret)
     addr = f"127.0.0.1:{_free_port()}"
-    block = FAST if scheme == "binary" else [*SLICED, "--seed", "3"]  # SNR̂ ≈ 3.4: auto slices
+    block = {
+        "binary": FAST,
+        "sliced": [*SLICED, "--seed", "3"],  # SNR̂ ≈ 3.4: auto slices
+        # a (3,12) code too weak for the channel: frames come through only by disclosure
+        "disclose": [*FAST[:2], "--code", "regular:2000:3:12", "--seed", "11", "--disclosure", "0.2"],
+    }[scheme]
     common = [scenario, *block, "--level", "asymptotic", "--json", "--timeout", "120"]
     common += ["--parameters", parameters]
     bob = subprocess.Popen(
@@ -176,7 +181,10 @@ def test_two_processes_over_loopback_tcp_make_identical_keys(
     ra, rb = json.loads(alice.stdout), json.loads(b_out)
     assert ra["block_id"] == rb["block_id"] and ra["key_bits"] == rb["key_bits"] == 8 * len(ka)
     assert ra["parameters"] == rb["parameters"] == parameters
-    assert rb["reconciliation_scheme"] == scheme
+    assert rb["reconciliation_scheme"] == ("sliced" if scheme == "sliced" else "binary")
+    if scheme == "disclose":  # the request/answer rounds ran over TCP, both sides agree
+        assert ra["reconciliation"]["frames_with_disclosure"] > 0
+        assert ra["reconciliation"]["disclosed_bits"] == rb["reconciliation"]["disclosed_bits"]
     assert rb["randomness_secure"] is True  # no --private-seed: Bob's key bits from the OS
     # both pre-shared-key files advanced identically (pads used, then replenished from the key)
     pa, pb = (tmp_path / "alice.psk").read_bytes(), (tmp_path / "bob.psk").read_bytes()

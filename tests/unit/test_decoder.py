@@ -212,6 +212,12 @@ def test_warm_start_resumes_the_layered_decoder() -> None:
     # a cold call with a state buffer decodes exactly as without one
     again = decode(code, llr, syn, max_iterations=8, backend="numba", state=state)
     np.testing.assert_array_equal(again.posterior_llr, whole.posterior_llr)
+    # and a warm start from all-zero messages is exactly a cold start (what the disclosure
+    # rounds rely on to mix fresh and resumed frames in one batch)
+    zero = decode(
+        code, llr, syn, max_iterations=8, backend="numba", state=np.zeros_like(state), warm=True
+    )
+    np.testing.assert_array_equal(zero.posterior_llr, whole.posterior_llr)
     with pytest.raises(ConfigError, match="warm start"):
         decode(code, llr, syn, max_iterations=4, backend="reference", state=state)
     with pytest.raises(ConfigError, match="shape"):

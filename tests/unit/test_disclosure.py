@@ -36,6 +36,8 @@ def test_order_is_a_public_permutation_of_the_core(code) -> None:  # type: ignor
     core = np.flatnonzero(code.var_degrees >= 2)
     assert np.array_equal(np.sort(order), core)
     assert np.array_equal(order, disclosure_order(code, seed=5))
+    # the weakest core bits first: degrees never decrease along the order
+    assert np.all(np.diff(code.var_degrees[order]) >= 0)
     assert not np.array_equal(order, disclosure_order(code, seed=6))
 
 
@@ -150,6 +152,8 @@ def test_frame_order_skips_punctured_and_degree_one_positions() -> None:
     order = frame_disclosure_order(7, deg, data, seed=3)
     # indices into the data bits whose code position has degree >= 2: 0, 2, 4, 5
     assert sorted(order.tolist()) == [0, 2, 4, 5]
+    # those of degree 2 (data indices 2 and 5) first, then those of degree 3
+    assert sorted(order[:2].tolist()) == [2, 5]
 
 
 def test_ledger_answers_only_what_the_plan_allows() -> None:
@@ -208,3 +212,55 @@ def test_alice_reconcile_with_disclosure_agrees_with_bob() -> None:
     assert np.array_equal(res.key_bits, keep_frames(bits, res.frame_ok))
     assert st.disclosed_bits == ledger.leak_bits(res.frame_ok)
     assert st.leaked_bits == (frames - st.frames_failed) * (code.n_checks + 61) + st.disclosed_bits
+
+
+def test_batch_rounds_match_single_frames_and_rescue_hash_rejected_words(code) -> None:  # type: ignore[no-untyped-def]
+    from cvqkd.reconciliation.disclosure import decode_frames_with_disclosure
+
+    snr = 2.0 ** (2 * 0.02 / 1.0) - 1.0  # β = 1: plain decoding fails
+    order = disclosure_order(code, seed=1)
+    plan = DisclosurePlan(step_bits=40, max_bits=800, first_iterations=150, retry_iterations=80)
+    frames = [_frame(code, snr, seed) for seed in (0, 1)] + [_frame(code, 0.05, 2)]  # + easy
+    bob = np.array([f[0] for f in frames])
+    llr = np.array([f[1] for f in frames])
+    syn = code.syndrome(bob)
+    calls: list[tuple[list[int], int]] = []
+
+    def request(fs: np.ndarray, start: int) -> np.ndarray:
+        calls.append((fs.tolist(), start))
+        return bob[fs][:, order[start : start + plan.step_bits]]
+
+    # the easy frame 2 decodes at once but its first word is "rejected by the hash"
+    verdicts = {2: [False]}
+
+    def accept(f: int, word: np.ndarray) -> bool:
+        if verdicts.get(f):
+            return verdicts[f].pop(0)
+        return bool(np.array_equal(word, bob[f]))
+
+    out = decode_frames_with_disclosure(
+        code, llr, syn, plan=plan, order=order, request=request, max_iterations=200,
+        backend="numba", batch_frames=2, accept=accept,
+    )  # fmt: skip
+    # one request per round, for all frames still failing, in order from the start
+    assert [start for _, start in calls] == list(range(0, 40 * len(calls), 40))
+    assert 2 in calls[0][0]  # the rejected word asks in the first round
+    assert out.converged[2] and out.revealed[2] == 40 and not out.rejected.any()
+    for f in range(3):
+        if out.converged[f]:
+            assert np.array_equal(out.bits[f], bob[f])
+        # each frame gets exactly what a single-frame run with the same plan gets
+        one = decode_with_disclosure(
+            code, llr[f], syn[f], order=order, reveal=lambda pos, f=f: bob[f][pos], plan=plan,
+            max_iterations=200, backend="numba",
+        )  # fmt: skip
+        if f != 2:
+            assert (one.converged, one.revealed) == (out.converged[f], out.revealed[f])
+    assert out.converged[:2].sum() >= 1
+    # a word the hash never accepts: every round is used, and it ends rejected, not kept
+    never = decode_frames_with_disclosure(
+        code, llr[2:], syn[2:], plan=DisclosurePlan(step_bits=40, max_bits=80),
+        order=order, request=lambda fs, start: request(fs + 2, start), max_iterations=200,
+        backend="numba", accept=lambda f, w: False,
+    )  # fmt: skip
+    assert not never.converged[0] and never.rejected[0] and never.revealed[0] == 80

@@ -89,6 +89,7 @@ def fer_report(
         plan = plan_for(layout.n_data - layout.code.n_checks, max_fraction=disclosure, rounds=8)
         if plan is None:
             raise ConfigError(f"--disclosure {disclosure} is less than one bit per round here")
+        plan = plan.with_caps(max_iterations)  # the pipeline's caps
     rng = np.random.default_rng(seed)
     points = []
     for i, (snr, g) in enumerate(zip(snrs, rng.spawn(len(snrs)), strict=True)):

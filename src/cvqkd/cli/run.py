@@ -462,6 +462,11 @@ def _party(
         "key_bits": res.key_bits,
         "stages": {k: v for k, v in res.stages.items() if isinstance(v, (int, float, str))},
         "authentication": res.auth,
+        "reconciliation": {
+            k: v
+            for k, v in (res.stages.get("reconciliation") or {}).items()
+            if isinstance(v, (int, float, str, bool))
+        },
         "wall_time_s": time.perf_counter() - t0,
     }
     if role == "bob":

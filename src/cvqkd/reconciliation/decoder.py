@@ -64,6 +64,7 @@ from cvqkd.errors import ConfigError, DataFormatError
 from cvqkd.reconciliation.ldpc import LdpcCode
 
 __all__ = [
+    "KNOWN_LLR",
     "MAX_TANH",
     "DecodeResult",
     "available_backends",
@@ -74,6 +75,10 @@ __all__ = [
 
 Backend = Literal["auto", "reference", "numba", "cuda"]
 Schedule = Literal["layered", "flooding"]
+
+#: LLR given to a bit the decoder knows (shortened, or disclosed by Bob): certain in float32
+#: sum-product (tanh saturates), finite so sums stay finite.
+KNOWN_LLR = 1.0e3
 
 #: Largest |∏ tanh| used before atanh: 1 − 2⁻²³, exactly representable in float32.
 MAX_TANH = 1.0 - 2.0**-23

@@ -31,11 +31,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from cvqkd.errors import ConfigError
-from cvqkd.reconciliation.decoder import Backend, Schedule, decode
+from cvqkd.reconciliation.decoder import KNOWN_LLR, Backend, Schedule
+from cvqkd.reconciliation.disclosure import decode_frames_with_disclosure
 from cvqkd.reconciliation.mdr import alice_llr, awgn_capacity, bob_encode
-from cvqkd.reconciliation.reconcile import KNOWN_LLR, FrameLayout
+from cvqkd.reconciliation.reconcile import FrameLayout
 
 __all__ = ["FerPoint", "fer_curve", "fer_point", "plot_fer", "resolve_code", "wilson_interval"]
 
@@ -123,9 +125,13 @@ def fer_point(
     ``edges_per_second`` = ``E × iterations`` per second.
 
     With ``disclosure`` (a :class:`~cvqkd.reconciliation.disclosure.DisclosurePlan`) a frame
-    that fails is retried with Bob's core data bits disclosed in the pipeline's public order
-    (:func:`~cvqkd.reconciliation.disclosure.decode_with_disclosure`); the FER is then what
-    is left, and :attr:`FerPoint.net_beta` charges the disclosed bits.
+    that fails is retried with Bob's core data bits disclosed in the pipeline's public order,
+    in rounds over the failed frames of each batch, as the pipeline does
+    (:func:`~cvqkd.reconciliation.disclosure.decode_frames_with_disclosure`, with the first
+    attempt capped at ``disclosure.first_iterations``); the FER is then what is left, and
+    :attr:`FerPoint.net_beta` charges the disclosed bits. A frame that meets the syndrome
+    with wrong bits (what the pipeline's hash catches) counts as undetected and, with
+    disclosure, is retried like an unconverged one.
     """
     if not (snr > 0 and math.isfinite(snr)):
         raise ConfigError(f"SNR must be positive, got {snr}")
@@ -140,7 +146,7 @@ def fer_point(
     frames = errors = undetected = 0
     disclosed_frames = 0
     leak_kept = 0
-    order = None
+    order: Any = None  # code positions in the public disclosure order
     if disclosure is not None:
         from cvqkd.reconciliation.disclosure import DISCLOSURE_SEED, frame_disclosure_order
 
@@ -167,55 +173,40 @@ def fer_point(
         full = np.zeros((f, lay.code.n_vars), dtype=np.float32)
         full[:, data_pos] = llr.reshape(f, n_data)
         full[:, lay.shortened] = KNOWN_LLR
+        truth = word
+
+        def correct(fi: int, w: NDArray[np.uint8], truth: NDArray[np.uint8] = truth) -> bool:
+            # what the pipeline's hash decides (a perfect hash: ε_cor ≈ 1e-14 per frame)
+            return bool(np.array_equal(w[data_pos], truth[fi, data_pos]))
+
+        def bob(fs: NDArray[np.int64], start: int, truth: NDArray[np.uint8] = truth) -> Any:
+            # Bob's side of a disclosure round: his bits at the next public positions
+            return truth[fs][:, order[start : start + disclosure.step_bits]]
+
         t0 = time.perf_counter()
-        res = decode(
+        out = decode_frames_with_disclosure(
             lay.code,
             full,
             syn,
+            plan=disclosure,
+            order=order,
+            request=bob,
             max_iterations=max_iterations,
             backend=backend,
             schedule=schedule,
+            batch_frames=batch_frames,
+            accept=correct,
         )
-        out_bits = np.asarray(res.bits)
-        converged = np.asarray(res.converged).copy()
-        it_total += int(res.iterations.sum())
-        revealed = np.zeros(f, dtype=np.int64)
-        if disclosure is not None:
-            from cvqkd.reconciliation.disclosure import decode_with_disclosure
-
-            assert order is not None
-            for fi in np.flatnonzero(~converged):
-                bob_word = word[fi]
-
-                def reveal(pos: Any, bob_word: Any = bob_word) -> Any:
-                    return bob_word[pos]
-
-                again = decode_with_disclosure(
-                    lay.code,
-                    full[fi],
-                    syn[fi],
-                    order=order,
-                    reveal=reveal,
-                    plan=disclosure,
-                    max_iterations=max_iterations,
-                    backend=backend,
-                    schedule=schedule,
-                    first_failed=True,
-                )
-                it_total += again.iterations
-                out_bits[fi] = again.bits
-                converged[fi] = again.converged
-                revealed[fi] = again.revealed
         t_decode += time.perf_counter() - t0
-        wrong = np.any(out_bits[:, data_pos] != bits, axis=1)
-        bad = wrong | ~converged
+        it_total += int(out.iterations.sum())
+        kept = out.converged
         if disclosure is not None:
-            disclosed_frames += int(np.count_nonzero(revealed[~bad]))
-            leak_kept += sum(disclosure.leak_bits(int(r)) for r in revealed[~bad])
-        errors += int(bad.sum())
-        undetected += int((wrong & converged).sum())
-        for fi in np.flatnonzero(wrong & converged):
-            w = int(np.count_nonzero(out_bits[fi] != word[fi]))
+            disclosed_frames += int(np.count_nonzero(out.revealed[kept]))
+            leak_kept += sum(disclosure.leak_bits(int(r)) for r in out.revealed[kept])
+        errors += int((~kept).sum())
+        undetected += int(out.rejected.sum())
+        for fi in np.flatnonzero(out.rejected):
+            w = int(np.count_nonzero(out.bits[fi] != word[fi]))
             min_weight = w if min_weight < 0 else min(min_weight, w)
         frames += f
         if progress is not None:

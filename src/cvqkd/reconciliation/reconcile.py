@@ -54,7 +54,8 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from cvqkd.errors import ConfigError, DataFormatError
-from cvqkd.reconciliation.decoder import Backend, Schedule, decode, resolve_backend
+from cvqkd.reconciliation.decoder import KNOWN_LLR, Backend, Schedule
+from cvqkd.reconciliation.disclosure import decode_frames_with_disclosure
 from cvqkd.reconciliation.ldpc import LdpcCode
 from cvqkd.reconciliation.mdr import alice_llr, awgn_capacity, biawgn_capacity, bob_encode
 from cvqkd.reconciliation.verification import (
@@ -75,14 +76,6 @@ __all__ = [
     "bob_reconcile",
     "keep_frames",
 ]
-
-#: Decoder LLR of a shortened (known, zero) bit.
-KNOWN_LLR = 1.0e3
-
-#: Most memory :func:`alice_reconcile` spends on warm-start states for disclosure retries
-#: (float32 per edge and failed frame: 13.7 MB per met-r0.02 frame at n = 10^6); beyond it
-#: retries decode from scratch.
-WARM_STATE_MAX_BYTES = 512 * 2**20
 
 
 def binary_beta_ceiling(*, snr: ArrayLike) -> NDArray[np.float64]:
@@ -283,8 +276,11 @@ def alice_reconcile(
     plan, frames that do not decode are retried in rounds; each round asks
     ``request(frames, start)`` for Bob's data bits at positions ``disclosure_order[start :
     start + step]`` of those frames (``uint8[len(frames), step]``), sets them as known and
-    decodes those frames again. ``stats.disclosed_bits`` is the leakage that adds for the
-    kept frames (included in ``stats.leaked_bits``).
+    decodes those frames again (:func:`~cvqkd.reconciliation.disclosure.
+    decode_frames_with_disclosure`). A frame whose decoded word meets the syndrome but fails
+    the hash gets disclosure too. ``stats.disclosed_bits`` is the leakage that adds for the
+    kept frames (included in ``stats.leaked_bits``); ``stats.epsilon_cor`` allows one hash
+    check per round.
     """
     lay = FrameLayout.of(layout)
     d = message.dimension
@@ -305,76 +301,24 @@ def alice_reconcile(
     full = np.zeros((frames, lay.code.n_vars), dtype=np.float32)
     full[:, lay.data_positions] = llr
     full[:, lay.shortened] = KNOWN_LLR
-    key = np.zeros((frames, n_data), dtype=np.uint8)
-    converged = np.zeros(frames, dtype=bool)
-    iterations = np.zeros(frames, dtype=np.int64)
-    first_cap = (disclosure.first_iterations if disclosure else None) or max_iterations
-    for f0 in range(0, frames, max(1, batch_frames)):
-        f1 = min(frames, f0 + max(1, batch_frames))
-        res = decode(
-            lay.code,
-            full[f0:f1],
-            message.syndromes[f0:f1],
-            max_iterations=first_cap,
-            backend=backend,
-            schedule=schedule,
-        )
-        key[f0:f1] = res.bits[:, lay.data_positions]
-        converged[f0:f1] = res.converged
-        iterations[f0:f1] = res.iterations
-    revealed = np.zeros(frames, dtype=np.int64)
-    if disclosure is not None:
-        if request is None or disclosure_order is None:
-            raise ConfigError("disclosure needs a request callback and the public order")
-        order = np.asarray(disclosure_order, dtype=np.int64)
-        data_pos = np.asarray(lay.data_positions, dtype=np.int64)
-        start = 0
-        # warm start (numba, layered): each frame resumes from its previous attempt's messages;
-        # states are kept for the frames that failed the first pass only
-        first_failed = np.flatnonzero(~converged)
-        warm = (
-            resolve_backend(backend) == "numba"
-            and (schedule or "layered") == "layered"
-            and first_failed.size * lay.code.n_edges * 4 <= WARM_STATE_MAX_BYTES
-        )
-        slot = np.full(frames, -1, dtype=np.int64)
-        slot[first_failed] = np.arange(first_failed.size)
-        states = np.zeros((first_failed.size, lay.code.n_edges), dtype=np.float32) if warm else None
-        while start + disclosure.step_bits <= disclosure.max_bits:
-            todo = np.flatnonzero(~converged)
-            if todo.size == 0:
-                break
-            pos = order[start : start + disclosure.step_bits]
-            vals = np.asarray(request(todo, start), dtype=np.uint8)
-            if vals.shape != (todo.size, pos.size) or np.any(vals > 1):
-                raise DataFormatError(
-                    f"disclosed bits have shape {vals.shape}, expected {(todo.size, pos.size)}"
-                )
-            full[np.ix_(todo, data_pos[pos])] = np.where(vals == 0, KNOWN_LLR, -KNOWN_LLR)
-            revealed[todo] += disclosure.step_bits
-            for b0 in range(0, todo.size, max(1, batch_frames)):
-                fs = todo[b0 : b0 + max(1, batch_frames)]
-                st = states[slot[fs]] if states is not None else None
-                res = decode(
-                    lay.code,
-                    full[fs],
-                    message.syndromes[fs],
-                    max_iterations=disclosure.retry_iterations or max_iterations,
-                    backend=backend,
-                    schedule=schedule,
-                    state=st,
-                    warm=start > 0,
-                )
-                if states is not None and st is not None:
-                    states[slot[fs]] = st
-                key[fs] = res.bits[:, lay.data_positions]
-                converged[fs] = res.converged
-                iterations[fs] += res.iterations
-            start += disclosure.step_bits
-    hash_ok = np.array(
-        [bool(converged[f]) and verify(key[f], message.tags[f]) for f in range(frames)], dtype=bool
+    data_pos = np.asarray(lay.data_positions, dtype=np.int64)
+    out = decode_frames_with_disclosure(
+        lay.code,
+        full,
+        message.syndromes,
+        plan=disclosure,
+        # the public order indexes the frame's data bits; the decoder needs code positions
+        order=None if disclosure_order is None else data_pos[np.asarray(disclosure_order)],
+        request=request,
+        max_iterations=max_iterations,
+        backend=backend,
+        schedule=schedule,
+        batch_frames=batch_frames,
+        # the hash decides: a wrong word that meets the syndrome gets disclosure too
+        accept=lambda f, word: verify(word[data_pos], message.tags[f]),
     )
-    ok = converged & hash_ok
+    key = out.bits[:, data_pos]
+    ok, iterations, revealed = out.converged, out.iterations, out.revealed
     tag_bits = message.tags[0].prime_bits if message.tags else 0
     sigma2 = float(np.mean(xf**2)) if signal_variance is None else float(signal_variance)
     snr = gain**2 * sigma2 / noise_variance
@@ -384,15 +328,17 @@ def alice_reconcile(
     stats = ReconcileStats(
         frames_tried=frames,
         frames_failed=frames - n_ok,
-        frames_unconverged=int((~converged).sum()),
-        frames_hash_failed=int((converged & ~hash_ok).sum()),
+        frames_unconverged=int((~ok & ~out.rejected).sum()),
+        frames_hash_failed=int(out.rejected.sum()),
         key_bits=n_ok * n_data,
         leaked_bits=n_ok * (lay.code.n_checks + tag_bits) + disclosed,
         rate=rate,
         snr=snr,
         beta=rate / float(awgn_capacity(snr=snr)),
         mean_iterations=float(iterations.mean()),
-        epsilon_cor=collision_probability(n_bits=n_data, prime_bits=tag_bits or 61),
+        # each round may put one more candidate word to the hash (union bound)
+        epsilon_cor=collision_probability(n_bits=n_data, prime_bits=tag_bits or 61)
+        * (1 + (disclosure.max_rounds if disclosure else 0)),
         disclosed_bits=disclosed,
         frames_with_disclosure=int(np.count_nonzero(revealed[ok])),
     )

@@ -207,7 +207,7 @@ _LINE = re.compile(
 _RUN = re.compile(
     r"# run: code=(?P<code>\S+) n=(?P<n>\d+) seed=(?P<seed>\d+) max_iter=(?P<mi>\d+)"
     r"(?: reveal=(?P<step>\d+)/(?P<max>\d+))?"
-    r"(?: first_iter=(?P<fi>\d+))?(?: retry_iter=(?P<ri>\d+))?"
+    r"(?: first_iter=(?P<fi>\d+))?(?: retry_iter=(?P<ri>\d+))?(?: order=(?P<order>\S+))?"
 )
 
 
@@ -234,6 +234,8 @@ def summarize(paths: list[str], plot: str | None = None, min_frames: int = 20) -
                     plan = f"{m['step']}/{m['max']}" if m["step"] else ""
                     if plan and (m["fi"] or m["ri"]):  # caps: runs with other caps stay apart
                         plan += f":{m['fi'] or '-'}/{m['ri'] or '-'}"
+                    if plan:  # logs before session 6 disclosed in a uniform random order
+                        plan += f":{m['order'] or 'random'}"
                     run = (m["code"], int(m["n"]), int(m["seed"]), int(m["mi"]), plan)
                     meta[(run[0], run[1])] = code_meta
                     continue
@@ -353,6 +355,13 @@ def main() -> None:
     ap.add_argument(
         "--retry-iter", type=int, default=None, help="with --reveal-step: cap after each round"
     )
+    ap.add_argument(
+        "--reveal-order",
+        choices=["weak-first", "random", "strong-first"],
+        default="weak-first",
+        help="order of the disclosed core bits: the shipped one (lowest degree first), "
+        "uniform over the core (before session 6), or highest degree first",
+    )
     ap.add_argument("--summarize", nargs="+", metavar="LOG", help="summarise earlier logs")
     ap.add_argument("--plot", metavar="PNG", help="with --summarize: FER vs β plot")
     args = ap.parse_args()
@@ -386,6 +395,13 @@ def main() -> None:
             retry_iterations=args.retry_iter,
         )
         _ORDER = disclosure_order(code, seed=args.seed)
+        if args.reveal_order != "weak-first":
+            # the same seeded draw as disclosure_order, before its sort by degree
+            core = np.flatnonzero(code.var_degrees >= 2)
+            _ORDER = core[np.random.default_rng([args.seed, code.n_vars]).permutation(core.size)]
+            if args.reveal_order == "strong-first":
+                deg = code.var_degrees[_ORDER]
+                _ORDER = _ORDER[np.argsort(-deg, kind="stable")]
         plan_tag = f" reveal={args.reveal_step}/{args.max_reveal}"
     here = os.path.dirname(os.path.abspath(cvqkd.__file__))
 
@@ -414,6 +430,7 @@ def main() -> None:
         + plan_tag
         + (f" first_iter={args.first_iter}" if args.reveal_step and args.first_iter else "")
         + (f" retry_iter={args.retry_iter}" if args.reveal_step and args.retry_iter else "")
+        + (f" order={args.reveal_order}" if args.reveal_step else "")
     )
     ids = args.frame_ids or list(range(args.first_frame, args.first_frame + args.frames))
     print(f"# frames: {ids[0]}..{ids[-1]} ({len(ids)})" if ids else "# frames: none", flush=True)

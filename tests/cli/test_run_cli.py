@@ -137,7 +137,15 @@ def test_two_processes_over_loopback_tcp_make_identical_keys(
         "binary": FAST,
         "sliced": [*SLICED, "--seed", "3"],  # SNR̂ ≈ 3.4: auto slices
         # a (3,12) code too weak for the channel: frames come through only by disclosure
-        "disclose": [*FAST[:2], "--code", "regular:2000:3:12", "--seed", "11", "--disclosure", "0.2"],
+        "disclose": [
+            *FAST[:2],
+            "--code",
+            "regular:2000:3:12",
+            "--seed",
+            "11",
+            "--disclosure",
+            "0.2",
+        ],
     }[scheme]
     common = [scenario, *block, "--level", "asymptotic", "--json", "--timeout", "120"]
     common += ["--parameters", parameters]

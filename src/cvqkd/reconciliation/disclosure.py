@@ -331,11 +331,13 @@ def decode_with_disclosure(
     backend: Backend = "auto",
     schedule: Schedule | None = None,
     warm_start: bool = True,
+    accept: Callable[[NDArray[np.uint8]], bool] | None = None,
 ) -> DisclosedDecode:
     """One frame through :func:`decode_frames_with_disclosure`: while it fails, ask
     ``reveal(positions)`` (Bob's side: the values of his bits there) for the next
     ``plan.step_bits`` positions of ``order`` and decode again with them known, up to
-    ``plan.max_bits``.
+    ``plan.max_bits``. ``accept(bits)``: the verification (hash) of a word that meets the
+    syndrome; a rejected word is retried like an unconverged one.
 
     >>> from cvqkd.reconciliation.met import load_met_code
     >>> code = load_met_code("met-r0.02", n_target=20_000)
@@ -362,6 +364,7 @@ def decode_with_disclosure(
         code, lam[None, :], np.asarray(syndrome)[None, :], plan=plan, order=pos_all,
         request=ask, max_iterations=max_iterations, backend=backend, schedule=schedule,
         batch_frames=1, warm_start=warm_start,
+        accept=None if accept is None else (lambda _f, word: accept(word)),
     )  # fmt: skip
     return DisclosedDecode(
         bits=out.bits[0],

@@ -6,8 +6,9 @@ R/0.96, and fails otherwise (docs/met-codes.md, "Why frames fail: the channel, n
 code"). The realised information of a frame scatters around the capacity by
 ``√(V/n) ≈ 1 %`` (the channel dispersion), so a fixed rate loses the unlucky ≈ 10–20 % of
 frames at β = 0.95. Instead of discarding them, Alice asks for more: Bob discloses the values
-of ``step_bits`` further code bits, at positions fixed in advance by a public pseudo-random
-order over the core (variables of degree ≥ 2), Alice sets them as known and decodes again, up
+of ``step_bits`` further code bits, at positions fixed in advance by a public order over the
+core (variables of degree ≥ 2; the lowest degrees first, random within a degree — see
+:func:`disclosure_order`), Alice sets them as known and decodes again, up
 to ``max_bits`` (measured: 200 bits, 1 % of k, brought back 5 of 6 failed frames whose
 information was 0.9–1.9 % below the capacity; the sixth needed 800). Only the unlucky frames
 pay, instead of a lower rate for all. This is blind reconciliation (Martinez-Mateo, Elkouss
@@ -17,7 +18,9 @@ Security accounting. The positions are public and independent of the data; the d
 values are bits of Bob's (reverse-reconciliation) key string, so each counts one bit of
 leakage exactly like a syndrome bit; the number of rounds a frame needed is public and
 depends on the data, so it is counted too: ``⌈log2(max_rounds + 1)⌉`` bits per frame
-(:meth:`DisclosurePlan.leak_bits`). The hash check after decoding is unchanged.
+(:meth:`DisclosurePlan.leak_bits`). Every attempt whose word meets the syndrome is checked
+with the frame's hash; a rejected word is retried like an unconverged one, so ε_cor is
+charged once per attempt (union bound, :func:`decode_frames_with_disclosure`).
 
 >>> plan = DisclosurePlan(step_bits=100, max_bits=1600)
 >>> plan.max_rounds, plan.leak_bits(200)

@@ -173,13 +173,12 @@ def fer_point(
         full = np.zeros((f, lay.code.n_vars), dtype=np.float32)
         full[:, data_pos] = llr.reshape(f, n_data)
         full[:, lay.shortened] = KNOWN_LLR
-        truth = word
 
-        def correct(fi: int, w: NDArray[np.uint8], truth: NDArray[np.uint8] = truth) -> bool:
+        def correct(fi: int, w: NDArray[np.uint8], truth: NDArray[np.uint8] = word) -> bool:
             # what the pipeline's hash decides (a perfect hash: ε_cor ≈ 1e-14 per frame)
             return bool(np.array_equal(w[data_pos], truth[fi, data_pos]))
 
-        def bob(fs: NDArray[np.int64], start: int, truth: NDArray[np.uint8] = truth) -> Any:
+        def bob(fs: NDArray[np.int64], start: int, truth: NDArray[np.uint8] = word) -> Any:
             # Bob's side of a disclosure round: his bits at the next public positions
             return truth[fs][:, order[start : start + disclosure.step_bits]]
 

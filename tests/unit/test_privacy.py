@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import math
 
 import numpy as np
@@ -265,6 +266,7 @@ def test_backends_agree_and_tile_plans_agree() -> None:
 
 
 @pytest.mark.gpu
+@pytest.mark.skipif(importlib.util.find_spec("cupy") is None, reason="needs CuPy and a CUDA GPU")
 def test_cupy_backend_equals_cpu() -> None:
     n, ell = 2**22, 2**21
     rng = np.random.default_rng(5)
@@ -392,8 +394,6 @@ def test_rounding_guard_refuses_inexact_values() -> None:
 
 
 def test_gpu_backend_without_cupy_gives_an_install_hint() -> None:
-    import importlib.util
-
     from cvqkd.errors import MissingExtraError
 
     if importlib.util.find_spec("cupy") is not None:

@@ -12,7 +12,7 @@
 set -u
 OUT=${OUT:-/tmp/cvqkd-gpu}
 PY=${PYTHON:-python3}
-FRAMES=${FRAMES:-128}
+FRAMES=${FRAMES:-96}
 BACKEND=${BACKEND:-cuda}  # numba: a dry run of this script on a machine without a GPU
 N=${N:-1000000}
 mkdir -p "$OUT"
@@ -35,11 +35,12 @@ $PY -c "import cupy; print('cupy', cupy.__version__)" | tee -a "$OUT/gpu.txt"
 BENCH=(benchmarks/reconcile.py --backend "$BACKEND" --rates 0.02 --n "$N" --batch 64)
 stage tests 180 $PY -m pytest -o addopts= -p no:cacheprovider -m gpu -q -rs \
     tests/unit/test_decoder_cuda.py tests/unit/test_privacy.py
-stage speed 150 $PY "${BENCH[@]}" --skip-family
-stage disclosure_layered 200 $PY "${BENCH[@]}" --skip-speed --schedule layered \
-    --beta 0.95 0.96 --frames "$FRAMES" --target-errors "$FRAMES" \
+stage speed 120 $PY "${BENCH[@]}" --skip-family
+stage disclosure_layered 150 $PY "${BENCH[@]}" --skip-speed --schedule layered --beta 0.95 \
+    --frames "$FRAMES" --target-errors "$FRAMES" \
     --reveal-step 100 --max-reveal 800 --first-iter 150 --retry-iter 150
-stage plain_layered 120 $PY "${BENCH[@]}" --skip-speed --schedule layered --beta 0.95 \
-    --frames "$FRAMES" --target-errors "$FRAMES"
-stage plain_flooding 200 $PY "${BENCH[@]}" --skip-speed --schedule flooding --beta 0.93 0.95 \
-    --frames "$FRAMES" --target-errors "$FRAMES"
+stage disclosure_flooding 150 $PY "${BENCH[@]}" --skip-speed --schedule flooding --beta 0.95 \
+    --frames "$FRAMES" --target-errors "$FRAMES" \
+    --reveal-step 100 --max-reveal 800 --first-iter 250 --retry-iter 200
+stage plain_flooding 100 $PY "${BENCH[@]}" --skip-speed --schedule flooding --beta 0.93 \
+    --frames 64 --target-errors 64

@@ -32,6 +32,7 @@ _SHIM = r"""
 struct Dim { long long x; };
 static Dim blockIdx, blockDim, threadIdx;
 #define __global__
+#define __device__
 %s
 #define LOOP(call) blockDim.x = bs; \
     for (long long b = 0; b < nb; ++b) { blockIdx.x = b; \
@@ -40,8 +41,9 @@ extern "C" void run_syndrome_check(long long nb, long long bs, const long long* 
     const int* cv, const float* sg, const float* app, int* unsat, const int* act, int m, int f)
 { LOOP(syndrome_check(cp, cv, sg, app, unsat, act, m, f)) }
 extern "C" void run_check_update(long long nb, long long bs, const long long* cp,
-    const int* cv, const float* sg, const float* app, float* r, const int* act, int m, int f)
-{ LOOP(check_update(cp, cv, sg, app, r, act, m, f)) }
+    const int* cv, const float* sg, const float* app, float* r, int* unsat, const int* act,
+    int m, int f)
+{ LOOP(check_update(cp, cv, sg, app, r, unsat, act, m, f)) }
 extern "C" void run_layer_update(long long nb, long long bs, const long long* cp,
     const int* cv, const int* order, long long start, int size, const float* sg, float* app,
     float* r, const int* act, int f)

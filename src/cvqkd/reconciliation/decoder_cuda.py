@@ -7,7 +7,11 @@ device arrays frame-minor (``[node][frame]``, so a warp's loads coalesce across 
 same update rules and clamp as :mod:`cvqkd.reconciliation.decoder` (check products by
 "total product / own factor" with exact zeros counted, so punctured bits with LLR 0 are safe).
 Frames stop updating as soon as their syndrome is satisfied; the host polls for "all frames
-done" every few iterations.
+done" every few iterations. The flooding check update also forms the syndrome of the
+posteriors it reads, so an iteration is two passes over the graph (checks, variables); the
+layered schedule checks the syndrome in a pass of its own after each sweep.
+
+Measured on one NVIDIA H200 (``benchmarks/gpu_check.sh``, results in the README).
 """
 
 from __future__ import annotations
@@ -28,17 +32,45 @@ KERNEL_SOURCE = r"""
 
 // Layouts are frame-minor so that the 32 threads of a warp (consecutive frames, same node)
 // touch consecutive addresses: app/llr [n][F], r [E][F], signs [m][F]; idx = node*F + f.
+// Pointers are __restrict__ (no array aliases another), so the compiler may keep several
+// independent loads of a thread in flight.
+
+__device__ inline bool split_index(long long idx, long long total, int frames, int* node,
+                                   int* f)
+{
+    // node = idx / frames, f = idx % frames; 32-bit division whenever the grid fits in it
+    if (idx >= total) return false;
+    if (total <= 4294967295LL) {
+        const unsigned int u = (unsigned int)idx, q = u / (unsigned int)frames;
+        *node = (int)q;
+        *f = (int)(u - q * (unsigned int)frames);
+    } else {
+        *node = (int)(idx / frames);
+        *f = (int)(idx - (long long)(*node) * frames);
+    }
+    return true;
+}
+
+__device__ inline float check_message(float t, float prod, int zeros)
+{
+    // 2·atanh(∏_{j≠k} t_j): "total product / own factor", exact zeros counted
+    float x;
+    if (t == 0.0f) { x = (zeros == 1) ? prod : 0.0f; }
+    else { x = (zeros == 0) ? prod / t : 0.0f; }
+    x = fminf(fmaxf(x, -MAX_TANH), MAX_TANH);
+    return logf((1.0f + x) / (1.0f - x));
+}
 
 extern "C" __global__ void syndrome_check(
-    const long long* check_ptr, const int* check_vars, const float* signs, const float* app,
-    int* unsat, const int* active, const int m, const int frames)
+    const long long* __restrict__ check_ptr, const int* __restrict__ check_vars,
+    const float* __restrict__ signs, const float* __restrict__ app, int* __restrict__ unsat,
+    const int* __restrict__ active, const int m, const int frames)
 {
-    long long idx = (long long)blockIdx.x * blockDim.x + threadIdx.x;
-    if (idx >= (long long)m * frames) return;
-    int c = (int)(idx / frames);
-    int f = (int)(idx - (long long)c * frames);
+    int c, f;
+    if (!split_index((long long)blockIdx.x * blockDim.x + threadIdx.x, (long long)m * frames,
+                     frames, &c, &f)) return;
     if (!active[f]) return;
-    int parity = signs[idx] < 0.0f;
+    int parity = signs[(long long)c * frames + f] < 0.0f;
     for (long long e = check_ptr[c]; e < check_ptr[c + 1]; ++e) {
         parity ^= (app[(long long)check_vars[e] * frames + f] < 0.0f);
     }
@@ -46,45 +78,48 @@ extern "C" __global__ void syndrome_check(
 }
 
 extern "C" __global__ void check_update(
-    const long long* check_ptr, const int* check_vars, const float* signs, const float* app,
-    float* r, const int* active, const int m, const int frames)
+    const long long* __restrict__ check_ptr, const int* __restrict__ check_vars,
+    const float* __restrict__ signs, const float* __restrict__ app, float* __restrict__ r,
+    int* __restrict__ unsat, const int* __restrict__ active, const int m, const int frames)
 {
-    long long idx = (long long)blockIdx.x * blockDim.x + threadIdx.x;
-    if (idx >= (long long)m * frames) return;
-    int c = (int)(idx / frames);
-    int f = (int)(idx - (long long)c * frames);
+    // Flooding check update fused with the syndrome check of the same posteriors: one pass
+    // over the graph per iteration instead of two. Pass 1 forms the parity and the product of
+    // t = tanh((A − R_old)/2); pass 2 recomputes each t from the same (cached) A and R_old
+    // and writes R_new, so no t is stored.
+    int c, f;
+    if (!split_index((long long)blockIdx.x * blockDim.x + threadIdx.x, (long long)m * frames,
+                     frames, &c, &f)) return;
     if (!active[f]) return;
     const long long e0 = check_ptr[c], e1 = check_ptr[c + 1];
-    float prod = signs[idx];
+    const float sign = signs[(long long)c * frames + f];
+    float prod = sign;
+    int parity = sign < 0.0f;
     int zeros = 0;
     for (long long e = e0; e < e1; ++e) {
-        const long long re = e * frames + f;
-        float t = tanhf(0.5f * (app[(long long)check_vars[e] * frames + f] - r[re]));
-        r[re] = t;
+        const float a = app[(long long)check_vars[e] * frames + f];
+        parity ^= (a < 0.0f);
+        const float t = tanhf(0.5f * (a - r[e * frames + f]));
         if (t == 0.0f) { ++zeros; } else { prod *= t; }
     }
+    if (parity) unsat[f] = 1;
     for (long long e = e0; e < e1; ++e) {
         const long long re = e * frames + f;
-        float t = r[re];
-        float x;
-        if (t == 0.0f) { x = (zeros == 1) ? prod : 0.0f; }
-        else { x = (zeros == 0) ? prod / t : 0.0f; }
-        x = fminf(fmaxf(x, -MAX_TANH), MAX_TANH);
-        r[re] = logf((1.0f + x) / (1.0f - x));
+        const float t = tanhf(0.5f * (app[(long long)check_vars[e] * frames + f] - r[re]));
+        r[re] = check_message(t, prod, zeros);
     }
 }
 
 extern "C" __global__ void layer_update(
-    const long long* check_ptr, const int* check_vars, const int* order, const long long start,
-    const int size, const float* signs, float* app, float* r, const int* active,
-    const int frames)
+    const long long* __restrict__ check_ptr, const int* __restrict__ check_vars,
+    const int* __restrict__ order, const long long start, const int size,
+    const float* __restrict__ signs, float* __restrict__ app, float* __restrict__ r,
+    const int* __restrict__ active, const int frames)
 {
     // Layered schedule: the checks order[start : start+size] share no variable, so each
     // thread owns its variables' posteriors: Q = A − R_old, R_new = f(Q), A = Q + R_new.
-    long long idx = (long long)blockIdx.x * blockDim.x + threadIdx.x;
-    if (idx >= (long long)size * frames) return;
-    int i = (int)(idx / frames);
-    int f = (int)(idx - (long long)i * frames);
+    int i, f;
+    if (!split_index((long long)blockIdx.x * blockDim.x + threadIdx.x, (long long)size * frames,
+                     frames, &i, &f)) return;
     if (!active[f]) return;
     const int c = order[start + i];
     const long long e0 = check_ptr[c], e1 = check_ptr[c + 1];
@@ -100,29 +135,26 @@ extern "C" __global__ void layer_update(
     for (long long e = e0; e < e1; ++e) {
         const long long re = e * frames + f;
         const float q = r[re];
-        const float t = tanhf(0.5f * q);
-        float x;
-        if (t == 0.0f) { x = (zeros == 1) ? prod : 0.0f; }
-        else { x = (zeros == 0) ? prod / t : 0.0f; }
-        x = fminf(fmaxf(x, -MAX_TANH), MAX_TANH);
-        const float rn = logf((1.0f + x) / (1.0f - x));
+        const float rn = check_message(tanhf(0.5f * q), prod, zeros);
         r[re] = rn;
         app[(long long)check_vars[e] * frames + f] = q + rn;
     }
 }
 
 extern "C" __global__ void var_update(
-    const long long* var_ptr, const long long* var_edges, const float* llr, const float* r,
-    float* app, const int* active, const int n, const int frames)
+    const long long* __restrict__ var_ptr, const long long* __restrict__ var_edges,
+    const float* __restrict__ llr, const float* __restrict__ r, float* __restrict__ app,
+    const int* __restrict__ active, const int n, const int frames)
 {
-    long long idx = (long long)blockIdx.x * blockDim.x + threadIdx.x;
-    if (idx >= (long long)n * frames) return;
-    int v = (int)(idx / frames);
-    int f = (int)(idx - (long long)v * frames);
+    int v, f;
+    if (!split_index((long long)blockIdx.x * blockDim.x + threadIdx.x, (long long)n * frames,
+                     frames, &v, &f)) return;
     if (!active[f]) return;
-    float acc = llr[idx];
-    for (long long p = var_ptr[v]; p < var_ptr[v + 1]; ++p) acc += r[var_edges[p] * frames + f];
-    app[idx] = acc;
+    const long long p0 = var_ptr[v], p1 = var_ptr[v + 1];
+    float acc = llr[(long long)v * frames + f];
+#pragma unroll 4
+    for (long long p = p0; p < p1; ++p) acc += r[var_edges[p] * frames + f];
+    app[(long long)v * frames + f] = acc;
 }
 """
 
@@ -347,22 +379,24 @@ def run_flooding(
     it = 0
     while True:
         unsat.fill(0)
-        if m:
+        if m and it == max_iterations:  # last look: the syndrome only, no update
             launch(
                 "syndrome_check",
                 grid_c,
                 block,
                 (check_ptr, check_vars, d_signs, d_app, unsat, active, i32(m), i32(frames)),
             )
-        if not st.converged_now(it, max_iterations):
-            break
-        if m:
+        elif m:  # syndrome of the current posteriors and the check messages, in one pass
             launch(
                 "check_update",
                 grid_c,
                 block,
-                (check_ptr, check_vars, d_signs, d_app, d_r, active, i32(m), i32(frames)),
+                (check_ptr, check_vars, d_signs, d_app, d_r, unsat, active, i32(m), i32(frames)),
             )
+        # frames whose syndrome is met retire before the variable update, so their
+        # posteriors stay those that met it (the extra check messages are never read)
+        if not st.converged_now(it, max_iterations):
+            break
         launch(
             "var_update",
             grid_v,

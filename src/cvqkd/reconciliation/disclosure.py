@@ -32,6 +32,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -240,7 +241,8 @@ def decode_frames_with_disclosure(
     >>> out.converged.tolist(), bool(np.array_equal(out.bits, bob)), bool(out.revealed.min() > 0)
     ([True, True], True, True)
     """
-    lam = np.array(llr, dtype=np.float32, ndmin=2)
+    # a private copy only when disclosure will write known bits into it
+    lam = np.array(llr, dtype=np.float32, ndmin=2) if plan is not None else _as_rows(llr)
     frames = lam.shape[0]
     if lam.ndim != 2 or lam.shape[1] != code.n_vars:
         raise ConfigError(f"llr must have shape (frames, {code.n_vars}), got {lam.shape}")
@@ -280,8 +282,8 @@ def decode_frames_with_disclosure(
                 if int(f) in kept:
                     st[j] = kept[int(f)]
         res = decode(
-            code, lam[fs], syn[fs], max_iterations=cap, backend=backend, schedule=schedule,
-            state=st, warm=st is not None,
+            code, _rows(lam, fs), _rows(syn, fs), max_iterations=cap, backend=backend,
+            schedule=schedule, state=st, warm=st is not None,
         )  # fmt: skip
         met = np.asarray(res.converged, dtype=bool)
         ok = met.copy()
@@ -320,6 +322,18 @@ def decode_frames_with_disclosure(
             attempt(todo[b0 : b0 + step], plan.retry_iterations or max_iterations)
         start += plan.step_bits
     return DisclosedBatch(bits, converged, rejected, iterations, revealed)
+
+
+def _as_rows(llr: ArrayLike) -> NDArray[np.float32]:
+    lam = np.asarray(llr, dtype=np.float32)
+    return lam if lam.ndim >= 2 else lam.reshape(1, -1)
+
+
+def _rows(a: NDArray[Any], fs: NDArray[np.int64]) -> NDArray[Any]:
+    """``a[fs]``, as a view (no copy of 10^6-bit frames) when ``fs`` is a run of rows."""
+    if fs.size and int(fs[-1]) - int(fs[0]) + 1 == fs.size and np.all(np.diff(fs) == 1):
+        return a[int(fs[0]) : int(fs[-1]) + 1]
+    return a[fs]
 
 
 def decode_with_disclosure(

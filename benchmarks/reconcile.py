@@ -113,9 +113,10 @@ def decoder_speed(code, *, snr: float, backend: str, frames: int = 2) -> None:  
     syn = code.syndrome(bits)
     schedules = ["layered", "flooding"]
     for sched in schedules:
-        decode(code, llr[:1], syn[:1], max_iterations=1, backend=backend, schedule=sched)
-        # the same call with 0 iterations: what a call costs besides iterating (input checks,
-        # transfers to and from a GPU, layouts), so the iterations' own rate can be told apart
+        # warm-up (compilation; a GPU's memory pool sized for the batch), then the same call
+        # with 0 iterations: what a call costs besides iterating (input checks, transfers to
+        # and from a GPU, layouts), so that the iterations' own rate can be told apart
+        decode(code, llr, syn, max_iterations=1, backend=backend, schedule=sched)
         t0 = time.perf_counter()
         decode(code, llr, syn, max_iterations=0, backend=backend, schedule=sched)
         fixed = time.perf_counter() - t0

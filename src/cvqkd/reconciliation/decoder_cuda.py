@@ -264,6 +264,14 @@ class _Frames:
         return bits, conv, to_host(self.iters).astype(np.int64), post
 
 
+def _signs(xp: Any, syndrome: Any) -> Any:
+    """Frame-minor ``±1.0`` check signs on the device. The syndrome travels as it comes
+    (``uint8`` from :func:`~cvqkd.reconciliation.decoder.decode`, a quarter of the float32 it
+    becomes) and is converted there."""
+    d_syn = xp.asarray(syndrome)
+    return xp.ascontiguousarray((1.0 - 2.0 * d_syn.astype(xp.float32)).astype(xp.float32).T)
+
+
 def _layers(code: LdpcCode) -> tuple[Any, ...]:
     import cupy
 
@@ -300,9 +308,7 @@ def run_layered(
     frames = int(llr.shape[0])
     m = code.n_checks
     d_app = xp.ascontiguousarray(xp.asarray(llr, dtype=xp.float32).T)
-    d_signs = xp.ascontiguousarray(
-        (1.0 - 2.0 * xp.asarray(syndrome, dtype=xp.float32)).astype(xp.float32).T
-    )
+    d_signs = _signs(xp, syndrome)
     d_r = xp.zeros((code.n_edges, frames), dtype=xp.float32)
     st = _Frames(xp, frames)
     active, unsat = st.active, st.unsat
@@ -365,9 +371,7 @@ def run_flooding(
     n, m, n_edges = code.n_vars, code.n_checks, code.n_edges
     # frame-minor device layouts (see the kernel source)
     d_llr = xp.ascontiguousarray(xp.asarray(llr, dtype=xp.float32).T)
-    d_signs = xp.ascontiguousarray(
-        (1.0 - 2.0 * xp.asarray(syndrome, dtype=xp.float32)).astype(xp.float32).T
-    )
+    d_signs = _signs(xp, syndrome)
     d_app = d_llr.copy()
     d_r = xp.zeros((n_edges, frames), dtype=xp.float32)
     st = _Frames(xp, frames)

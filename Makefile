@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/cvqkd run seed-120km --parameters model --symbols 40000000 --disclosed-fraction 0.2 --beta 0.93 --max-iterations 300 --frame-length 1000000 --out demo-output
+	$(BIN)/cvqkd run seed-120km --parameters model --symbols 40000000 --disclosed-fraction 0.2 --beta 0.95 --max-iterations 300 --frame-length 1000000 --out demo-output
 
 test: $(STAMP)
 	$(BIN)/pytest -q

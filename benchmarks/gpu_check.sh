@@ -7,6 +7,10 @@
 #
 #   OUT=/tmp/gpu bash benchmarks/gpu_check.sh          # on the GPU machine, from the repo root
 #
+# A lent machine may get the working tree with an older checkout's git metadata: pass the
+# commit the tree is, e.g. `CVQKD_COMMIT=6187829 OUT=$OUT bash benchmarks/gpu_check.sh`
+# (benchmarks/provenance.py prints it instead of `git rev-parse`).
+#
 # Needs python3 with numpy, numba, cupy and pytest (the `[gpu]` and `dev` extras); runs from
 # the source tree (PYTHONPATH=src), so no install step.
 set -u

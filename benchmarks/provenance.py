@@ -38,7 +38,11 @@ def machine() -> str:
 def commit() -> str:
     """The short git commit the benchmark runs from, ``+dirty`` when a tracked file under src/
     has uncommitted changes (the figure then belongs to no commit; untracked files such as
-    caches do not count); 'unknown' outside git."""
+    caches do not count); 'unknown' outside git. ``CVQKD_COMMIT`` in the environment wins:
+    for a copy of the tree whose git metadata is not its own (a lent GPU machine gets the
+    working tree with the git state of an older checkout)."""
+    if os.environ.get("CVQKD_COMMIT"):
+        return os.environ["CVQKD_COMMIT"] + " (from CVQKD_COMMIT)"
     root = Path(__file__).resolve().parent.parent
     try:
         head = subprocess.run(

@@ -44,6 +44,8 @@ from pathlib import Path
 
 import numpy as np
 
+from provenance import commit
+
 
 def machine() -> str:
     cpu = platform.processor() or platform.machine()
@@ -55,19 +57,6 @@ def machine() -> str:
     except OSError:
         pass
     return f"{platform.platform()}, {cpu}, {os.cpu_count()} logical CPUs"
-
-
-def commit() -> str:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "diff", "--quiet", "--", "src/cvqkd/reconciliation"], check=False
-        ).returncode
-        return out + ("+dirty" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def load() -> str:
